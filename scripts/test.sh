@@ -10,6 +10,5 @@ if [ ! -x .venv/bin/python ]; then
 fi
 .venv/bin/python -m pip install --quiet --upgrade pip
 .venv/bin/python -m pip install --quiet -e ".[dev]"
-export MPLBACKEND=Agg
 exec .venv/bin/python -m pytest tests notebooks --nbval --nbval-current-env \
     --nbval-sanitize-with notebooks/sanitize.cfg -p no:cacheprovider "$@"
