@@ -59,3 +59,21 @@ def vid_iou_threshold(gt_boxes):
     if isinstance(thr, torch.Tensor):
         return thr.clamp(max=0.5)
     return np.minimum(thr, 0.5)
+
+
+def vid_to_continuous(boxes):
+    """Inclusive pixel corners (VID XML) -> torchvision's continuous boxes: ``x2 + 1, y2 + 1``.
+
+    A box covering pixels 10..29 spans [10, 30) in continuous coordinates; the
+    detectors train and predict in that convention.
+    """
+    out = boxes.clone() if isinstance(boxes, torch.Tensor) else np.array(boxes, dtype=np.float64)
+    out[..., 2:] += 1
+    return out
+
+
+def continuous_to_vid(boxes):
+    """The inverse of :func:`vid_to_continuous`, for scoring detections with the VID protocol."""
+    out = boxes.clone() if isinstance(boxes, torch.Tensor) else np.array(boxes, dtype=np.float64)
+    out[..., 2:] -= 1
+    return out

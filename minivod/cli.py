@@ -10,6 +10,8 @@ import sys
 COMMANDS = [
     ("minivod.data.generate", "add_parser"),
     ("minivod.eval.cli", "add_evaluate_parser"),
+    ("minivod.engine.cli", "add_parsers"),
+    ("minivod.demo", "add_parser"),
 ]
 
 

@@ -12,15 +12,16 @@ def _clip():
     for t in range(3):
         x = 10 + 5 * t
         images[t, :, 20:35, x:x + 15] = 1.0
-        targets.append({"boxes": torch.tensor([[x, 20, x + 14, 34], [50, 5, 69, 19]], dtype=torch.float32),
+        targets.append({"boxes": torch.tensor([[x, 20, x + 15, 35], [50, 5, 70, 20]], dtype=torch.float32),
                         "labels": torch.tensor([1, 2]), "track_ids": torch.tensor([7, 9])})
     return images, targets
 
 
 def _box_matches_pixels(image, box):
     x1, y1, x2, y2 = box.round().long().tolist()
-    inside = image[0, y1:y2 + 1, x1:x2 + 1]
-    return inside.float().mean() > 0.8
+    inside = image[0, y1:y2, x1:x2]  # continuous boxes: [x1, x2) x [y1, y2)
+    ring = image[0, max(y1 - 1, 0):y2 + 1, max(x1 - 1, 0):x2 + 1]
+    return inside.float().mean() > 0.8 and ring.float().sum() - inside.float().sum() < 0.3 * ring.numel()
 
 
 def test_flip_expand_crop_keep_boxes_on_their_pixels():
@@ -52,4 +53,4 @@ def test_resize_scales_boxes():
     images, targets = _clip()
     out, tg = ClipTransform(120, train=False)(images, targets)
     assert out.shape[-2:] == (120, 160)
-    assert torch.allclose(tg[0]["boxes"][0], torch.tensor([20.0, 40, 48, 68]))
+    assert torch.allclose(tg[0]["boxes"][0], torch.tensor([20.0, 40, 50, 70]))

@@ -10,13 +10,14 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from minivod.boxes import vid_to_continuous
 from minivod.data.sampling import train_support
 from minivod.data.vid import FrameAnnotation, VIDDataset, load_image
 
 
 def frame_target(frame: FrameAnnotation) -> dict:
-    """A frame's boxes as detector targets (boxes kept in the annotation's pixel coordinates)."""
-    return {"boxes": torch.from_numpy(frame.boxes).float().reshape(-1, 4),  # (N, 4)
+    """A frame's boxes as detector targets, in torchvision's continuous convention (``x2 + 1``)."""
+    return {"boxes": vid_to_continuous(torch.from_numpy(frame.boxes).float().reshape(-1, 4)),  # (N, 4)
             "labels": torch.from_numpy(frame.labels).long(),
             "track_ids": torch.from_numpy(frame.track_ids).long()}
 

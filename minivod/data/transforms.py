@@ -2,7 +2,8 @@
 
 A *clip* is ``images (Tensor[T, 3, H, W]) in [0, 1]`` (frame 0 is the reference)
 and ``targets``, a list of ``T`` dicts with ``boxes (Tensor[N, 4]) in
-(x1, y1, x2, y2)``, ``labels (Tensor[N])`` and ``track_ids (Tensor[N])``.
+(x1, y1, x2, y2)`` (torchvision's continuous convention: a box over pixels
+0..9 is [0, 10)), ``labels (Tensor[N])`` and ``track_ids (Tensor[N])``.
 Because the draw is shared, the frames stay aligned with each other, as the
 aggregation methods need. The SSD-style pipeline SELSA trains with:
 photometric distortion, random expand, random IoU crop, horizontal flip, and
@@ -76,8 +77,8 @@ def random_iou_crop(images, targets, rng, min_ious=(0.1, 0.3, 0.5, 0.7, 0.9), tr
             keep = (centre[:, 0] > ix0) & (centre[:, 0] < ix1) & (centre[:, 1] > iy0) & (centre[:, 1] < iy1)
             tg = _keep(tg, keep)
             shifted = tg["boxes"] - torch.tensor([ix0, iy0, ix0, iy0], dtype=torch.float32)
-            shifted[:, 0::2] = shifted[:, 0::2].clamp(0, ix1 - ix0 - 1)
-            shifted[:, 1::2] = shifted[:, 1::2].clamp(0, iy1 - iy0 - 1)
+            shifted[:, 0::2] = shifted[:, 0::2].clamp(0, ix1 - ix0)
+            shifted[:, 1::2] = shifted[:, 1::2].clamp(0, iy1 - iy0)
             new_targets.append({**tg, "boxes": shifted})
         if len(new_targets[0]["boxes"]) == 0:
             continue
@@ -86,12 +87,12 @@ def random_iou_crop(images, targets, rng, min_ious=(0.1, 0.3, 0.5, 0.7, 0.9), tr
 
 
 def hflip(images, targets):
-    """Mirror the clip left-right (boxes in the inclusive-pixel convention)."""
+    """Mirror the clip left-right."""
     w = images.shape[-1]
     out = []
     for tg in targets:
         b = tg["boxes"].clone()
-        b[:, 0], b[:, 2] = w - 1 - tg["boxes"][:, 2], w - 1 - tg["boxes"][:, 0]
+        b[:, 0], b[:, 2] = w - tg["boxes"][:, 2], w - tg["boxes"][:, 0]
         out.append({**tg, "boxes": b})
     return images.flip(-1), out
 

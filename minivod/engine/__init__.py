@@ -1,0 +1,1 @@
+"""Training and video inference shared by every method (``train.py``, ``inference.py``)."""

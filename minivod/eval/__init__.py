@@ -1,0 +1,28 @@
+"""ImageNet VID evaluation (FGFA / SELSA protocol, with the motion and degradation
+breakdowns), the result-file reader and writer, Seq-NMS, and plots.
+
+- ``ground_truth.py``  the split's ground truth (:class:`GroundTruth`)
+- ``results_io.py``    detections (:class:`VIDDetections`) and the ILSVRC result file
+- ``vid_eval.py``      matching, AP, :func:`evaluate_vid`
+- ``breakdown.py``     how detections count for one group (slow / medium / fast, a tag)
+- ``seq_nms.py``       Seq-NMS post-processing over a video
+- ``plots.py``         precision-recall curves and AP by group
+- ``cli.py``           ``python -m minivod evaluate``
+"""
+from minivod.eval.breakdown import CLEAN, SPEED_GROUPS, group_weights, speed_group_masks, tag_group_masks
+from minivod.eval.ground_truth import FrameGroundTruth, GroundTruth, ground_truth_from_dataset
+from minivod.eval.results_io import VIDDetections, as_vid_detections, read_vid_results, write_vid_results
+from minivod.eval.seq_nms import seq_nms, seq_nms_class
+from minivod.eval.vid_eval import (
+    average_precision,
+    evaluate_vid,
+    match_detections,
+    paired_iou_vid,
+)
+
+__all__ = [
+    "CLEAN", "SPEED_GROUPS", "FrameGroundTruth", "GroundTruth", "VIDDetections",
+    "as_vid_detections", "average_precision", "evaluate_vid", "ground_truth_from_dataset",
+    "group_weights", "match_detections", "paired_iou_vid", "read_vid_results", "seq_nms",
+    "seq_nms_class", "speed_group_masks", "tag_group_masks", "write_vid_results",
+]

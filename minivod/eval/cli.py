@@ -1,0 +1,106 @@
+"""``python -m minivod evaluate``: score an ILSVRC VID result file against a split.
+
+    python -m minivod evaluate --data data_small --split val --dets dets.txt \\
+        --out results.json [--plots plots/]
+
+Prints per-class AP and the slow / medium / fast and per-tag mAPs (3 decimals),
+writes them as JSON, and optionally saves the precision-recall and per-group plots.
+"""
+from __future__ import annotations
+
+import json
+import math
+import sys
+from pathlib import Path
+
+from minivod.eval.breakdown import SPEED_GROUPS
+from minivod.eval.ground_truth import ground_truth_from_dataset
+from minivod.eval.results_io import RESULT_FIELDS, read_vid_results
+from minivod.eval.vid_eval import evaluate_vid
+
+
+def add_evaluate_parser(subparsers):
+    """Register the ``evaluate`` sub-command on an argparse ``subparsers`` object."""
+    p = subparsers.add_parser(
+        "evaluate", help="ImageNet VID mAP (with slow/medium/fast and degradation breakdowns) of a result file",
+        description="Evaluate an ILSVRC VID result file (one detection per line: "
+                    f"'{RESULT_FIELDS}', frame and class indices 1-based) with the ImageNet VID "
+                    "protocol of the FGFA / SELSA code: per-box IoU threshold min(0.5, wh/((w+10)(h+10))), "
+                    "+1-pixel boxes, all-point AP. See docs/evaluation.md.")
+    p.add_argument("--data", required=True, help="dataset root in the ImageNet VID layout (e.g. data_small)")
+    p.add_argument("--split", default="val", help="split to evaluate (default: val)")
+    p.add_argument("--dets", required=True, help="result file")
+    p.add_argument("--out", default=None, help="write the results as JSON here")
+    p.add_argument("--plots", default=None, help="save pr_curves.png and ap_by_group.png in this folder")
+    p.add_argument("--no-breakdown", action="store_true", help="overall mAP only (faster)")
+    p.set_defaults(func=run_evaluate)
+    return p
+
+
+def _fmt(x) -> str:
+    return "    -" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:.3f}"
+
+
+def format_table(result: dict) -> str:
+    """A readable table: AP per class (and per speed group), then the group mAPs; 3 decimals."""
+    speeds = [g for g in SPEED_GROUPS if f"mAP_{g}" in result]
+    width = max([len(n) for n in result["per_class"]] + [12])
+    lines = [f"{'class':<{width}}  {'AP':>6}" + "".join(f"  {g:>6}" for g in speeds)]
+    for name, ap in result["per_class"].items():
+        row = [_fmt(result["per_class_by_speed"][g][name]) for g in speeds]
+        lines.append(f"{name:<{width}}  {_fmt(ap):>6}" + "".join(f"  {v:>6}" for v in row))
+    lines.append(f"{'mAP':<{width}}  {_fmt(result['mAP']):>6}"
+                 + "".join(f"  {_fmt(result[f'mAP_{g}']):>6}" for g in speeds))
+    counts = result["num_gt"]
+    if speeds:
+        lines.append("ground-truth boxes: " + ", ".join(f"{g} {counts[g]}" for g in ["all"] + speeds))
+    if "mAP_by_tag" in result:
+        lines.append("")
+        lines.append(f"{'degradation':<{width}}  {'mAP':>6}  {'boxes':>6}")
+        for tag, m in result["mAP_by_tag"].items():
+            lines.append(f"{tag:<{width}}  {_fmt(m):>6}  {counts[tag]:>6}")
+    return "\n".join(lines)
+
+
+def to_json(result: dict) -> dict:
+    """The result without the PR curves, NaN (a class without ground truth) as null."""
+    def clean(v):
+        if isinstance(v, dict):
+            return {k: clean(x) for k, x in v.items()}
+        if isinstance(v, float) and math.isnan(v):
+            return None
+        return v
+    return clean({k: v for k, v in result.items() if k != "pr_curves"})
+
+
+def run_evaluate(args) -> int:
+    """Load the split, read the result file, evaluate, print, write JSON and plots."""
+    from minivod.data.vid import VIDDataset
+
+    try:
+        dataset = VIDDataset(args.data, split=args.split, skip_empty=False, check_images=False)
+        gt = ground_truth_from_dataset(dataset)
+        dets = read_vid_results(args.dets, num_classes=gt.num_classes, frame_indices=gt.frames.keys())
+        breakdown = not args.no_breakdown
+        result = evaluate_vid(dets, gt, motion_breakdown=breakdown, tag_breakdown=breakdown,
+                              return_curves=bool(args.plots))
+    except ValueError as e:  # includes the data layer's DataError
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    print(f"{args.dets}: {len(dets)} detections on {len(gt.frames)} frames of {args.data} ({args.split})")
+    print(format_table(result))
+    if args.out:
+        out = Path(args.out)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(to_json(result), indent=2) + "\n")
+        print(f"wrote {out}")
+    if args.plots:
+        from minivod.eval.plots import plot_ap_by_group, plot_pr_curves
+
+        folder = Path(args.plots)
+        folder.mkdir(parents=True, exist_ok=True)
+        plot_pr_curves(result).savefig(folder / "pr_curves.png", dpi=120)
+        if breakdown:
+            plot_ap_by_group(result).savefig(folder / "ap_by_group.png", dpi=120)
+        print(f"wrote plots to {folder}")
+    return 0
