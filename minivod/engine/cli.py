@@ -6,7 +6,7 @@ import sys
 from pathlib import Path
 
 from minivod.engine.evaluate import default_data_root, evaluate_model, load_model, shipped_checkpoint
-from minivod.methods import METHOD_NAMES
+from minivod.methods import METHODS
 
 
 def add_parsers(subparsers):
@@ -15,7 +15,8 @@ def add_parsers(subparsers):
         description="Train a detector. Writes OUT/last.pt (atomically, every --checkpoint-every iterations), "
                     "OUT/log.jsonl (losses) and OUT/losses.png. Several GPUs: torchrun --nproc_per_node N "
                     "-m minivod train ...")
-    p.add_argument("--method", default="baseline", choices=METHOD_NAMES)
+    p.add_argument("--method", default="baseline", choices=list(METHODS),
+                   help="a method, or an ablation variant (e.g. selsa_frame_only)")
     p.add_argument("--preset", default="tiny", choices=["tiny", "paper"])
     p.add_argument("--data", default=None, help="dataset root (default: data_small)")
     p.add_argument("--iters", type=int, default=None, help="training iterations (default: the preset's)")
@@ -38,7 +39,7 @@ def add_parsers(subparsers):
                     "score with the ImageNet VID protocol (mAP, slow/medium/fast, degradations), print a table "
                     "and write results.json (with ms_per_frame). Without --checkpoint the shipped tiny "
                     "checkpoint of the method is used.")
-    p.add_argument("--method", default="baseline", choices=METHOD_NAMES)
+    p.add_argument("--method", default="baseline", choices=list(METHODS))
     p.add_argument("--checkpoint", default=None, help="a checkpoint from `minivod train` (default: shipped)")
     p.add_argument("--data", default=None, help="dataset root (default: data_small)")
     p.add_argument("--split", default="val")
