@@ -73,7 +73,13 @@ def vid_to_continuous(boxes):
 
 
 def continuous_to_vid(boxes):
-    """The inverse of :func:`vid_to_continuous`, for scoring detections with the VID protocol."""
-    out = boxes.clone() if isinstance(boxes, torch.Tensor) else np.array(boxes, dtype=np.float64)
-    out[..., 2:] -= 1
+    """The inverse of :func:`vid_to_continuous`, for scoring detections with the VID protocol.
+
+    A box thinner than a pixel (torchvision keeps boxes down to 0.01 px) becomes a
+    one-pixel box (``x2 = x1``) rather than an inverted one.
+    """
+    if isinstance(boxes, torch.Tensor):
+        return torch.cat([boxes[..., :2], torch.maximum(boxes[..., 2:] - 1, boxes[..., :2])], dim=-1)
+    out = np.array(boxes, dtype=np.float64)
+    out[..., 2:] = np.maximum(out[..., 2:] - 1, out[..., :2])
     return out

@@ -15,12 +15,18 @@ def to_hwc(image):
 
 
 def draw_boxes(ax, image, boxes, labels=None, track_ids=None, scores=None, class_names=None,
-               colour=None, title=None, fontsize=7):
-    """Show ``image`` on ``ax`` with ``boxes (N, 4)`` in (x1, y1, x2, y2) and short captions."""
+               colour=None, title=None, fontsize=7, continuous=False):
+    """Show ``image`` on ``ax`` with ``boxes (N, 4)`` in (x1, y1, x2, y2) and short captions.
+
+    Boxes are VID's inclusive pixel corners, or torchvision's continuous boxes
+    (anchors, proposals, raw detections) with ``continuous=True``.
+    """
     from matplotlib.patches import Rectangle
 
     ax.imshow(to_hwc(image))
-    boxes = np.asarray(boxes, dtype=float).reshape(-1, 4)
+    boxes = np.asarray(boxes.detach().cpu() if hasattr(boxes, "detach") else boxes, dtype=float).reshape(-1, 4)
+    if continuous:
+        boxes = boxes - np.array([0, 0, 1, 1])  # [x1, x2) -> pixels x1..x2-1
     for j, (x1, y1, x2, y2) in enumerate(boxes):
         tid = None if track_ids is None else int(track_ids[j])
         c = colour or TRACK_COLOURS[(tid or 0) % len(TRACK_COLOURS)]

@@ -35,4 +35,5 @@ if __name__ == "__main__":
     loss_of(ddp, *clip_batch(rank), seed=100 + rank).backward()
     if rank == 0:
         torch.save({n: p.grad for n, p in model.named_parameters() if p.grad is not None}, sys.argv[1])
+    dist.barrier()  # leave together: a peer that exits early can abort the other's gloo connection
     dist.destroy_process_group()

@@ -87,8 +87,26 @@ def test_missing_field(vid_mini):
 
 def test_box_outside_image(vid_mini):
     xml = _xml(vid_mini)
-    xml.write_text(xml.read_text().replace("<xmax>60</xmax>", "<xmax>64</xmax>"))
+    xml.write_text(xml.read_text().replace("<xmax>60</xmax>", "<xmax>66</xmax>"))
     _expect(vid_mini, r"000001\.xml: object 1 box .* outside the 64x48 image")
+
+
+def test_box_ending_at_the_image_width_is_clipped_and_counted(vid_mini):
+    """Real VID has boxes with xmax == width; FGFA's reader clips them to width - 1."""
+    xml = _xml(vid_mini)
+    xml.write_text(xml.read_text().replace("<xmax>60</xmax>", "<xmax>64</xmax>"))
+    ds = VIDDataset(vid_mini, "val")
+    assert ds.videos[0].frames[1].boxes[1, 2] == 63
+    assert ds.report.clipped_boxes == 1 and "1 boxes clipped" in str(ds.report)
+
+
+def test_missing_trackid_and_bad_occluded(vid_mini):
+    xml = _xml(vid_mini)
+    text = xml.read_text()
+    xml.write_text(text.replace("<trackid>1</trackid>", ""))
+    _expect(vid_mini, r"000001\.xml: missing field <trackid> in object 1")
+    xml.write_text(text.replace("<occluded>0</occluded>", "<occluded>yes</occluded>", 1))
+    _expect(vid_mini, r"000001\.xml: field <occluded> in object 0 is not a number")
 
 
 def test_inverted_box(vid_mini):

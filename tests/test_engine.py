@@ -1,5 +1,6 @@
 """The training and inference engines: resume, checkpoints, feature cache, online/offline, DDP."""
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -31,8 +32,12 @@ def test_resume_reproduces_an_uninterrupted_run(tiny_data, tmp_path):
     full, _ = train("baseline", "tiny", tiny_data, tmp_path / "full", cfg, device="cpu", progress=False)
     train("baseline", "tiny", tiny_data, tmp_path / "cut", cfg, device="cpu", progress=False, stop_at=2)
     assert load_checkpoint(tmp_path / "cut" / "last.pt")["meta"]["iteration"] == 2
-    resumed, _ = train("baseline", "tiny", tiny_data, tmp_path / "cut", cfg, device="cpu", progress=False,
-                       resume=True)
+    with pytest.raises(ValueError, match="cannot resume with different training settings .*lr"):
+        train("baseline", "tiny", tiny_data, tmp_path / "cut", TrainConfig(**{**TINY, "lr": 0.1}), device="cpu",
+              progress=False, resume=True)
+    # the rest of the run in two DataLoader worker processes: the same draws, the same result
+    resumed, _ = train("baseline", "tiny", tiny_data, tmp_path / "cut", TrainConfig(**TINY, num_workers=2),
+                       device="cpu", progress=False, resume=True)
     for (name, a), b in zip(full.state_dict().items(), resumed.state_dict().values()):
         assert torch.equal(a, b), name
     logged = (tmp_path / "cut" / "log.jsonl").read_text().splitlines()
@@ -128,8 +133,12 @@ def test_ddp_with_two_gloo_processes_gives_single_process_gradients(tmp_path):
     """torchrun, two CPU processes on gloo, one clip each == one process, both clips."""
     worker = Path(__file__).with_name("ddp_worker.py")
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29517",
-                    str(worker), str(tmp_path / "ddp.pt")], check=True, env=env, timeout=300)
+    with socket.socket() as s:  # a free port for the rendezvous
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_addr",
+                    "127.0.0.1", "--master_port", str(port), str(worker), str(tmp_path / "ddp.pt")],
+                   check=True, env=env, timeout=300)
     ddp_grads = torch.load(tmp_path / "ddp.pt", weights_only=True)
     sys.path.insert(0, str(worker.parent))
     from ddp_worker import clip_batch, make_model, loss_of

@@ -51,10 +51,12 @@ class TrainClips(torch.utils.data.Dataset):
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
 
-    def __getitem__(self, i):
+    def __getitem__(self, key):
+        """Item ``i`` of the current epoch, or ``(epoch, i)`` (what the training loader asks for)."""
+        epoch, i = key if isinstance(key, tuple) else (self.epoch, key)
         vi, ref = self.items[i]
         video = self.dataset.videos[vi]
-        rng = np.random.default_rng((self.seed, self.epoch, i))
+        rng = np.random.default_rng((self.seed, epoch, i))
         support = train_support(len(video), ref, self.k, rng, self.window) if self.k else []
         frames = [video.frames[t] for t in [ref] + support]
         images = torch.stack([load_image(f.image_path) for f in frames])  # (T, 3, H, W)

@@ -133,6 +133,7 @@ class FrameAnnotation:
     occluded: np.ndarray              # (N,) bool
     tags: list = field(default_factory=list)  # N tuples of degradation tags
     motion_iou: np.ndarray | None = None        # (N,) float32, set by the video
+    clipped: int = 0                            # boxes clipped from x2 == width to width - 1
 
     def __len__(self) -> int:
         return len(self.boxes)
@@ -162,7 +163,8 @@ def parse_annotation(xml_path, class_map: ClassMap, *, image_path=None, frame_id
             ``"error"`` (VID) or ``"skip"`` (DET, which has 200 classes; the number
             skipped is returned).
     Returns:
-        ``(annotation, n_skipped_objects)``
+        ``(annotation, n_skipped_objects)``; ``annotation.clipped`` counts boxes that ended one
+        pixel past the image (``x2 == width``) and were clipped to it
     """
     xml_path = Path(xml_path)
     try:
@@ -177,7 +179,7 @@ def parse_annotation(xml_path, class_map: ClassMap, *, image_path=None, frame_id
     width = _number(size, "width", xml_path, "<size>", int)
     height = _number(size, "height", xml_path, "<size>", int)
     boxes, labels, tracks, occluded, tags = [], [], [], [], []
-    skipped = 0
+    skipped = clipped = 0
     for k, obj in enumerate(root.findall("object")):
         what = f"object {k}"
         wnid = _text(obj, "name", xml_path, what)
@@ -193,13 +195,22 @@ def parse_annotation(xml_path, class_map: ClassMap, *, image_path=None, frame_id
         x1, y1, x2, y2 = (_number(bb, t, xml_path, f"{what} <bndbox>") for t in ("xmin", "ymin", "xmax", "ymax"))
         if x2 < x1 or y2 < y1:
             raise DataError(f"{xml_path}: {what} has an inverted box ({x1}, {y1}, {x2}, {y2}): x2 < x1 or y2 < y1")
-        if x1 < 0 or y1 < 0 or x2 > width - 1 or y2 > height - 1:
+        if x1 < 0 or y1 < 0 or x2 > width or y2 > height:
             raise DataError(f"{xml_path}: {what} box ({x1}, {y1}, {x2}, {y2}) lies outside the "
                             f"{width}x{height} image")
-        track = obj.find("trackid")
-        tracks.append(int(_number(obj, "trackid", xml_path, what, int)) if track is not None else -1)
-        occ = obj.find("occluded")
-        occluded.append(bool(int(occ.text)) if occ is not None and occ.text else False)
+        if x2 > width - 1 or y2 > height - 1:
+            # real VID XML has some boxes ending at x2 == width: clip them to the last pixel, as
+            # the FGFA / SELSA readers do, and count them
+            x2, y2 = min(x2, width - 1), min(y2, height - 1)
+            clipped += 1
+        if obj.find("trackid") is not None:
+            tracks.append(_number(obj, "trackid", xml_path, what, int))
+        elif unknown == "skip":  # DET stills carry no track ids
+            tracks.append(-1)
+        else:
+            raise DataError(f"{xml_path}: missing field <trackid> in {what}")
+        occluded.append(bool(_number(obj, "occluded", xml_path, what, int)) if obj.find("occluded") is not None
+                        else False)
         deg = obj.find("degradations")
         obj_tags = tuple(deg.text.split()) if deg is not None and deg.text else ()
         for t in obj_tags:
@@ -216,6 +227,7 @@ def parse_annotation(xml_path, class_map: ClassMap, *, image_path=None, frame_id
         track_ids=np.asarray(tracks, dtype=np.int64),
         occluded=np.asarray(occluded, dtype=bool),
         tags=tags,
+        clipped=clipped,
     )
     return anno, skipped
 
@@ -244,6 +256,7 @@ class DatasetReport:
     skipped_empty_frames: int = 0     # training frames without objects (VID practice: skip)
     skipped_empty_videos: int = 0     # training snippets left with no frame
     skipped_det_objects: int = 0      # DET objects of classes outside the 30 VID classes
+    clipped_boxes: int = 0            # boxes ending at x2 == width (or y2 == height), clipped by 1 px
 
     def __str__(self) -> str:
         s = f"{self.videos} videos, {self.frames} frames, {self.boxes} boxes"
@@ -251,7 +264,8 @@ class DatasetReport:
                    (self.skipped_empty_videos, "videos without annotated frames"),
                    (self.skipped_det_objects, "DET objects of other classes")]
         extra = ", ".join(f"{n} {what}" for n, what in skipped if n)
-        return s + (f" (skipped: {extra})" if extra else "")
+        s += f" (skipped: {extra})" if extra else ""
+        return s + (f" ({self.clipped_boxes} boxes clipped to the image by 1 px)" if self.clipped_boxes else "")
 
 
 class VIDDataset:
@@ -301,6 +315,7 @@ class VIDDataset:
             if not xml.is_file():
                 raise DataError(f"{image_set}:{lineno}: names {frame_id!r}, but the annotation {xml} is missing")
             anno, _ = parse_annotation(xml, self.class_map, image_path=image, frame_id=frame_id, index=index)
+            self.report.clipped_boxes += anno.clipped
             by_snippet.setdefault(snippet, []).append(anno)
         videos = []
         for snippet, frames in by_snippet.items():
@@ -326,6 +341,8 @@ class VIDDataset:
             xml = self.root / "Annotations" / "DET" / "train" / (image_id + ".xml")
             if check_images and not image.is_file():
                 raise DataError(f"{det_list}:{lineno}: names {image_id!r}, but the image {image} is missing")
+            if not xml.is_file():
+                raise DataError(f"{det_list}:{lineno}: names {image_id!r}, but the annotation {xml} is missing")
             anno, skipped = parse_annotation(xml, self.class_map, image_path=image, frame_id=image_id,
                                              index=index, unknown="skip")
             self.report.skipped_det_objects += skipped

@@ -54,7 +54,7 @@ class TrainConfig:
     amp: bool = False
     checkpoint_every: int = 500
     log_every: int = 10
-    num_workers: int = 0
+    num_workers: int = 0                  # DataLoader processes reading and augmenting clips
     augment: dict = field(default_factory=dict)  # ClipTransform switches
 
     @staticmethod
@@ -194,11 +194,11 @@ def train(method: str, preset_name: str, data, out, cfg: TrainConfig, device=Non
                        window=spec.train_window, transform=transform, seed=cfg.seed)
     opt, sched = make_optimizer(model, cfg)
     scaler = torch.amp.GradScaler("cuda") if cfg.amp and device.startswith("cuda") else None
-    start = 0
+    start, spent_before = 0, 0.0
     ckpt_path = out / "last.pt"
     meta = {"method": method, "preset": preset_name, "num_classes": len(dataset.class_map),
             "class_names": list(dataset.class_map.names), "config": _plain(asdict(mcfg)),
-            "train_config": _plain(asdict(cfg)), "data": str(data)}
+            "train_config": _plain(asdict(cfg)), "data": _portable(data)}
     if resume:
         ckpt = load_checkpoint(ckpt_path)
         check_compatible(ckpt, method, preset_name, len(dataset.class_map), ckpt_path)
@@ -207,6 +207,8 @@ def train(method: str, preset_name: str, data, out, cfg: TrainConfig, device=Non
         sched.load_state_dict(ckpt["scheduler"])
         torch.set_rng_state(ckpt["rng"]["torch"])
         start = int(ckpt["meta"]["iteration"])
+        spent_before = float(ckpt["meta"].get("train_seconds", 0.0))
+        check_same_schedule(ckpt["meta"].get("train_config", {}), meta["train_config"], ckpt_path)
     net = model
     if world > 1:
         net = torch.nn.parallel.DistributedDataParallel(model, device_ids=[device] if device.startswith("cuda") else None)
@@ -215,15 +217,19 @@ def train(method: str, preset_name: str, data, out, cfg: TrainConfig, device=Non
         out.mkdir(parents=True, exist_ok=True)
         print(f"training {method}/{preset_name} on {dataset} ({len(clips)} clips per epoch), device {device}, "
               f"{world} process(es)")
-    log = open(out / "log.jsonl", "a" if resume else "w") if rank == 0 else None
+    log = None
+    if rank == 0:  # on resume, keep the rows before the checkpoint (an interruption may have logged more)
+        kept = [r for r in _read_log(out / "log.jsonl") if r["iter"] < start] if resume else []
+        log = open(out / "log.jsonl", "w")
+        log.writelines(json.dumps(r) + "\n" for r in kept)
     bar = tqdm(range(start, cfg.iters), initial=start, total=cfg.iters, desc=f"train {method}",
                disable=not progress or rank != 0)
-    t0 = time.time()
-    for it in bar:
-        epoch, batch = batch_at(clips, cfg, it)
-        clips.set_epoch(epoch)
-        mine = batch[rank::world]  # this process's share of the global batch
-        images, targets, _ = collate_clips([clips[i] for i in mine])
+    t0 = time.time() - spent_before  # training time accumulates over resumed runs
+    # its own generator: creating the loader must not draw from torch's global one (saved for resume)
+    loader = torch.utils.data.DataLoader(clips, batch_sampler=ShareOfBatches(clips, cfg, start, rank, world),
+                                         num_workers=cfg.num_workers, collate_fn=collate_clips,
+                                         generator=torch.Generator().manual_seed(cfg.seed))
+    for it, (images, targets, _) in zip(bar, loader):
         losses = train_step(net, images, targets, opt, sched, cfg, device, scaler)
         if rank == 0 and (it % cfg.log_every == 0 or it == cfg.iters - 1):
             row = {"iter": it, "lr": opt.param_groups[0]["lr"], **{k: float(v) for k, v in losses.items()}}
@@ -253,6 +259,48 @@ def export_weights(model, meta: dict, path) -> None:
     """The small file that ships: the model's weights in float16 and the metadata (no optimizer)."""
     weights = {k: v.half() if v.is_floating_point() else v for k, v in model.state_dict().items()}
     save_checkpoint(path, {"meta": {**meta, "weights_dtype": "float16"}, "model": weights})
+
+
+class ShareOfBatches(torch.utils.data.Sampler):
+    """This process's share of every global batch from iteration ``start`` on, as ``(epoch, item)`` keys.
+
+    Passing the epoch with each item (rather than setting it on the dataset) keeps the
+    draws identical whatever the number of DataLoader workers.
+    """
+
+    def __init__(self, clips, cfg: TrainConfig, start: int, rank: int = 0, world: int = 1):
+        self.clips, self.cfg, self.start, self.rank, self.world = clips, cfg, start, rank, world
+
+    def __len__(self):
+        return self.cfg.iters - self.start
+
+    def __iter__(self):
+        for it in range(self.start, self.cfg.iters):
+            epoch, batch = batch_at(self.clips, self.cfg, it)
+            yield [(epoch, i) for i in batch[self.rank::self.world]]
+
+
+def check_same_schedule(saved: dict, current: dict, path) -> None:
+    """Refuse to resume with other optimisation settings (the run would not be the same run)."""
+    free = {"checkpoint_every", "log_every", "num_workers"}
+    diff = {k: (saved.get(k), v) for k, v in current.items() if k not in free and k in saved and saved[k] != v}
+    if diff:
+        details = ", ".join(f"{k}: {a} in the checkpoint, {b} now" for k, (a, b) in diff.items())
+        raise ValueError(f"{path}: cannot resume with different training settings ({details})")
+
+
+def _read_log(path):
+    path = Path(path)
+    if not path.is_file():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def _portable(data) -> str:
+    """The dataset path as given, or relative to the repository when it lies inside it."""
+    path = Path(data).resolve()
+    repo = Path(__file__).resolve().parents[2]
+    return str(path.relative_to(repo)) if path.is_relative_to(repo) else str(data)
 
 
 def _plain(d):

@@ -1,0 +1,99 @@
+"""SELSA and DSFNet ablations on data_small val.
+
+    python benchmarks/bench_selsa_dsfnet.py [--device cpu] [--quick]
+
+- SELSA Table 1: single-frame baseline, aggregation within the frame only, SELSA
+  (mAP and slow / medium / fast).
+- SELSA Fig. 3: SELSA's mAP against the number of test frames (shuffled), and
+  sequential / strided / shuffled sampling at a fixed number of frames.
+- DSFNet Table 1: baseline, frame-level fusion only, instance-level fusion only, both.
+
+Every model was trained with the same command and budget as the baseline
+(``python -m minivod train --method NAME --preset tiny --iters 3000``); the
+checkpoints ship in ``minivod/checkpoints/``. Prints the tables and writes
+benchmarks/results/selsa_dsfnet.json and .md.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+from pathlib import Path
+
+import torch
+
+from minivod.data.vid import VIDDataset
+from minivod.engine.evaluate import default_data_root, load_model, predict_dataset, score_dataset, shipped_checkpoint
+from minivod.engine.train import resolve_device
+
+OUT = Path(__file__).parent / "results"
+KEYS = ("mAP", "mAP_slow", "mAP_medium", "mAP_fast")
+
+
+def measure(method, dataset, device, **sampling):
+    model, _ = load_model(method, shipped_checkpoint(method), device, len(dataset.class_map))
+    per_video, timing = predict_dataset(model, method, dataset, device, progress=False, **sampling)
+    result, _ = score_dataset(per_video, dataset)
+    row = {k: result[k] for k in KEYS}
+    row["degraded"] = result["mAP_by_tag"].get("degraded")
+    row["clean"] = result["mAP_by_tag"].get("clean")
+    row["ms_per_frame"] = timing["ms_per_frame"]
+    print(f"  {method:<18} {json.dumps(sampling):<40} " + "  ".join(f"{k} {row[k]:.3f}" for k in KEYS)
+          + f"  {row['ms_per_frame']:.1f} ms/frame", flush=True)
+    return row
+
+
+def md_table(title, rows, first="setting"):
+    lines = [f"### {title}", "", f"| {first} | mAP | slow | medium | fast | clean | degraded | ms/frame |",
+             "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    for name, r in rows.items():
+        lines.append(f"| {name} | " + " | ".join(f"{r[k]:.3f}" for k in (*KEYS, "clean", "degraded"))
+                     + f" | {r['ms_per_frame']:.1f} |")
+    return "\n".join(lines) + "\n"
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--quick", action="store_true", help="4 validation videos, fewer sweep points")
+    args = parser.parse_args()
+    device = resolve_device(args.device)
+    val = VIDDataset(default_data_root(), "val")
+    if args.quick:
+        val.videos = val.videos[:4]
+    print("SELSA Table 1")
+    selsa_t1 = {"single-frame baseline": measure("baseline", val, device),
+                "aggregation within the frame only": measure("selsa_frame_only", val, device),
+                "SELSA (8 shuffled frames)": measure("selsa", val, device)}
+    print("SELSA Fig. 3: number of test frames (shuffled)")
+    counts = (1, 4, 8) if args.quick else (1, 2, 4, 8, 14, 20)
+    selsa_k = {f"{k} support frames": measure("selsa", val, device, num_support=k, mode="shuffled") for k in counts}
+    print("SELSA Fig. 3: sampling strategy at 8 support frames")
+    selsa_mode = {"sequential": measure("selsa", val, device, num_support=8, mode="sequential")}
+    for stride in ((4,) if args.quick else (2, 4, 8)):
+        selsa_mode[f"stride {stride}"] = measure("selsa", val, device, num_support=8, mode="strided", stride=stride)
+    selsa_mode["shuffled"] = selsa_k.get("8 support frames") or measure("selsa", val, device, num_support=8)
+    print("DSFNet Table 1")
+    dsfnet_t1 = {"baseline": selsa_t1["single-frame baseline"],
+                 "frame-level fusion only": measure("dsfnet_frame", val, device),
+                 "instance-level fusion only": measure("dsfnet_instance", val, device),
+                 "both (DSFNet)": measure("dsfnet", val, device)}
+    machine = {"platform": platform.platform(), "processor": platform.processor() or platform.machine(),
+               "torch": torch.__version__, "device": device, "threads": torch.get_num_threads(),
+               "videos": len(val.videos)}
+    results = {"machine": machine, "selsa_table1": selsa_t1, "selsa_fig3_frames": selsa_k,
+               "selsa_fig3_sampling": selsa_mode, "dsfnet_table1": dsfnet_t1}
+    OUT.mkdir(parents=True, exist_ok=True)
+    name = "selsa_dsfnet_quick" if args.quick else "selsa_dsfnet"
+    (OUT / f"{name}.json").write_text(json.dumps(results, indent=2) + "\n")
+    text = (f"data_small val ({len(val.videos)} videos), {machine['processor']}, torch {machine['torch']}, "
+            f"{device}\n\n" + md_table("SELSA Table 1", selsa_t1) + "\n"
+            + md_table("SELSA Fig. 3: test frames", selsa_k) + "\n"
+            + md_table("SELSA Fig. 3: sampling", selsa_mode) + "\n" + md_table("DSFNet Table 1", dsfnet_t1))
+    (OUT / f"{name}.md").write_text(text)
+    print(text)
+    print(f"wrote {OUT / (name + '.json')} and .md")
+
+
+if __name__ == "__main__":
+    main()
