@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import time
 from pathlib import Path
@@ -129,7 +130,7 @@ def main():
     print(f"backbone passes per frame in the engine: {passes / len(frames):.2f}")
     result = {
         "machine": {"platform": platform.platform(), "processor": platform.processor() or platform.machine(),
-                    "cpu_count": torch.get_num_threads(), "torch": torch.__version__, "device": device},
+                    "cpu_count": os.cpu_count(), "threads": torch.get_num_threads(), "torch": torch.__version__, "device": device},
         "weights": "shipped baseline_tiny.pt" if shipped.is_file() else "random init",
         "train_it_per_s": {"minivod": rate_ours, "torchvision": rate_theirs},
         "infer_ms_per_frame": {"minivod": ms_ours, "torchvision": ms_theirs, "minivod_engine": ms_engine},
