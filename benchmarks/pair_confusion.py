@@ -1,0 +1,86 @@
+"""Where does aggregation help? Class confusion on clean and degraded boxes, per method.
+
+    python benchmarks/pair_confusion.py [--methods baseline selsa dsfnet]
+
+For every ground-truth box of data_small val: take the highest-scoring detection
+overlapping it with IoU >= 0.5 (VID +1 convention) and ask whether its class is
+right, the *other class of the same pair* (same silhouette and colour, other
+texture: the confusion degradations cause), another class, or whether no
+detection overlaps it. Reported for clean boxes, degraded boxes, each tag and
+each speed group. Writes benchmarks/results/pair_confusion.json and .md.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+
+from minivod.boxes import box_iou_vid
+from minivod.data.motion import motion_group
+from minivod.data.vid import VIDDataset
+from minivod.engine.evaluate import default_data_root, load_model, predict_dataset, score_dataset, shipped_checkpoint
+from minivod.engine.train import resolve_device
+
+OUT = Path(__file__).parent / "results"
+OUTCOMES = ("right", "pair", "other", "missed")
+
+
+def pair_of(label: int) -> int:
+    """The other class of a texture pair: classes come as (shape, striped), (shape, checked)."""
+    return label + 1 if label % 2 == 1 else label - 1
+
+
+def confusion(detections, dataset) -> dict:
+    counts = defaultdict(lambda: dict.fromkeys(OUTCOMES, 0))
+    for video in dataset.videos:
+        for f in video.frames:
+            boxes, scores, labels = (x.numpy() for x in detections[f.index])
+            iou = box_iou_vid(f.boxes, boxes) if len(boxes) else np.zeros((len(f), 0))
+            for j in range(len(f)):
+                hit = np.flatnonzero(iou[j] >= 0.5)
+                if len(hit) == 0:
+                    outcome = "missed"
+                else:
+                    label, truth = int(labels[hit[np.argmax(scores[hit])]]), int(f.labels[j])
+                    outcome = "right" if label == truth else "pair" if label == pair_of(truth) else "other"
+                groups = ["all", "degraded" if f.tags[j] else "clean", *f.tags[j], str(motion_group(f.motion_iou[j:j + 1])[0])]
+                for g in groups:
+                    counts[g][outcome] += 1
+    return {g: {k: v / max(sum(c.values()), 1) for k, v in c.items()} | {"boxes": sum(c.values())}
+            for g, c in counts.items()}
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--methods", nargs="*", default=["baseline", "selsa", "dsfnet"])
+    parser.add_argument("--device", default="auto")
+    args = parser.parse_args()
+    device = resolve_device(args.device)
+    val = VIDDataset(default_data_root(), "val")
+    results = {}
+    for method in args.methods:
+        model, _ = load_model(method, shipped_checkpoint(method), device, len(val.class_map))
+        per_video, _ = predict_dataset(model, method, val, device, progress=False)
+        _, detections = score_dataset(per_video, val)
+        results[method] = confusion(detections, val)
+    groups = ["all", "clean", "degraded", "motion_blur", "defocus", "illumination", "occlusion", "slow", "medium", "fast"]
+    lines = ["| group | boxes | " + " | ".join(f"{m}: right / pair / missed" for m in args.methods) + " |",
+             "| --- | ---: |" + " --- |" * len(args.methods)]
+    for g in groups:
+        cells = [f"{results[m][g]['right']:.2f} / {results[m][g]['pair']:.2f} / {results[m][g]['missed']:.2f}"
+                 for m in args.methods]
+        lines.append(f"| {g} | {results[args.methods[0]][g]['boxes']} | " + " | ".join(cells) + " |")
+    text = ("Top-scoring detection on each ground-truth box of data_small val (IoU >= 0.5): right class / the other "
+            "class of its texture pair / no detection.\n\n" + "\n".join(lines) + "\n")
+    print(text)
+    OUT.mkdir(parents=True, exist_ok=True)
+    (OUT / "pair_confusion.json").write_text(json.dumps(results, indent=2) + "\n")
+    (OUT / "pair_confusion.md").write_text(text)
+    print(f"wrote {OUT / 'pair_confusion.json'} and .md")
+
+
+if __name__ == "__main__":
+    main()
