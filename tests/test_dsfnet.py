@@ -19,7 +19,7 @@ from minivod.methods.relation import (
 )
 from minivod.models import IdentityRoIAggregator, RoIContext, VODetector, count_parameters, preset
 
-from test_selsa import clips_with_boxes, roi_case
+from method_helpers import clips_with_boxes, overfit_loss_ratio, roi_case
 
 
 def permuted_supports(s, ctx, perm):
@@ -171,14 +171,5 @@ def test_detector_training_step_and_eval_with_supports(options):
 def test_loss_falls_on_tiny_overfit_set():
     torch.manual_seed(0)
     model = build_dsfnet(preset("tiny", 3, min_size=64, max_size=80)).train()
-    images, targets = clips_with_boxes(B=2, T=2, height=64, width=80)
-    optimizer = torch.optim.Adam(model.parameters(), lr=2e-3)
-    totals = []
-    for _ in range(30):
-        loss = sum(model(images, targets).values())
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-        totals.append(loss.item())
-    first, last = sum(totals[:5]) / 5, sum(totals[-5:]) / 5
-    assert last < 0.6 * first, (first, last)
+    ratio = overfit_loss_ratio(model)
+    assert ratio < 0.6, ratio
