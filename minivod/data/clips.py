@@ -33,10 +33,14 @@ class TrainClips(torch.utils.data.Dataset):
         transform: a :class:`~minivod.data.transforms.ClipTransform`
         seed: seeds the support draws and the augmentation of item ``i`` (so a run
             is reproducible whatever the worker split)
+        support_fn: ``(num_frames, ref, rng) -> positions`` replacing the random draw of
+            ``k`` supports (a method's own clip layout, e.g. PSLA's key frames)
     """
 
-    def __init__(self, dataset: VIDDataset, k=2, frames_per_video=15, window=None, transform=None, seed=0):
+    def __init__(self, dataset: VIDDataset, k=2, frames_per_video=15, window=None, transform=None, seed=0,
+                 support_fn=None):
         self.dataset, self.k, self.window, self.transform, self.seed = dataset, k, window, transform, seed
+        self.support_fn = support_fn
         self.epoch = 0  # set by the training loop, so each epoch draws new supports
         self.items = []  # (video index, reference position)
         for vi, video in enumerate(dataset.videos):
@@ -57,7 +61,10 @@ class TrainClips(torch.utils.data.Dataset):
         vi, ref = self.items[i]
         video = self.dataset.videos[vi]
         rng = np.random.default_rng((self.seed, epoch, i))
-        support = train_support(len(video), ref, self.k, rng, self.window) if self.k else []
+        if self.support_fn is not None:
+            support = [int(t) for t in self.support_fn(len(video), ref, rng)]
+        else:
+            support = train_support(len(video), ref, self.k, rng, self.window) if self.k else []
         frames = [video.frames[t] for t in [ref] + support]
         images = torch.stack([load_image(f.image_path) for f in frames])  # (T, 3, H, W)
         targets = [frame_target(f) for f in frames]

@@ -52,8 +52,12 @@ def predict_dataset(model, method: str, dataset, device: str, progress: bool = T
     k = spec.test_support if num_support is None else num_support
     per_video, seconds, frames, computed = [], 0.0, 0, 0
     for video in tqdm(dataset.videos, desc=f"detect {method}", disable=not progress):
-        dets, cache, spent = detect_video(model, video, device, num_support=k, mode=mode or spec.test_mode,
-                                          stride=stride or spec.test_stride)
+        if spec.predict_video is not None:
+            dets, cache, spent = spec.predict_video(model, video, device)
+        else:
+            dets, cache, spent = detect_video(model, video, device, num_support=k, mode=mode or spec.test_mode,
+                                              stride=stride or spec.test_stride, window=spec.test_window,
+                                              support_fn=spec.test_support_fn)
         per_video.append(dets)
         seconds, frames, computed = seconds + spent, frames + len(video), computed + cache.computed
     timing = {"seconds": seconds, "frames": frames, "backbone_passes": computed,

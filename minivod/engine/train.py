@@ -142,10 +142,21 @@ def resolve_device(device: Optional[str]) -> str:
 
 
 # --------------------------------------------------------------------------- the loop
+def to_device(x, device):
+    """Tensors, and lists / dicts of them (targets with their support frames), moved to ``device``."""
+    if isinstance(x, torch.Tensor):
+        return x.to(device, non_blocking=True)
+    if isinstance(x, dict):
+        return {k: to_device(v, device) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return type(x)(to_device(v, device) for v in x)
+    return x
+
+
 def train_step(model, images, targets, opt, sched, cfg: TrainConfig, device: str, scaler=None):
     """One optimisation step; returns the losses as floats (for logging)."""
     images = images.to(device, non_blocking=True)
-    targets = [{k: v.to(device, non_blocking=True) for k, v in t.items()} for t in targets]
+    targets = to_device(targets, device)
     device_type = "cuda" if device.startswith("cuda") else "cpu"
     with torch.autocast(device_type, dtype=torch.float16 if device_type == "cuda" else torch.bfloat16,
                         enabled=cfg.amp):
@@ -191,7 +202,8 @@ def train(method: str, preset_name: str, data, out, cfg: TrainConfig, device=Non
     mcfg = model.cfg
     transform = ClipTransform(mcfg.min_size, mcfg.max_size, train=True, **cfg.augment)
     clips = TrainClips(dataset, k=spec.train_support, frames_per_video=cfg.frames_per_video,
-                       window=spec.train_window, transform=transform, seed=cfg.seed)
+                       window=spec.train_window, transform=transform, seed=cfg.seed,
+                       support_fn=spec.train_support_fn)
     opt, sched = make_optimizer(model, cfg)
     scaler = torch.amp.GradScaler("cuda") if cfg.amp and device.startswith("cuda") else None
     start, spent_before = 0, 0.0
@@ -209,6 +221,11 @@ def train(method: str, preset_name: str, data, out, cfg: TrainConfig, device=Non
         start = int(ckpt["meta"]["iteration"])
         spent_before = float(ckpt["meta"].get("train_seconds", 0.0))
         check_same_schedule(ckpt["meta"].get("train_config", {}), meta["train_config"], ckpt_path)
+        if "prepare" in ckpt["meta"]:
+            meta["prepare"] = ckpt["meta"]["prepare"]
+    elif spec.prepare is not None:  # a method's own step before the loop (e.g. SSVD's flow pre-training)
+        meta["prepare"] = _plain(spec.prepare(model, data, device, out, progress and rank == 0) or {})
+        torch.manual_seed(cfg.seed)  # the loop's draws do not depend on what prepare drew
     net = model
     if world > 1:
         net = torch.nn.parallel.DistributedDataParallel(model, device_ids=[device] if device.startswith("cuda") else None)
@@ -229,7 +246,11 @@ def train(method: str, preset_name: str, data, out, cfg: TrainConfig, device=Non
     loader = torch.utils.data.DataLoader(clips, batch_sampler=ShareOfBatches(clips, cfg, start, rank, world),
                                          num_workers=cfg.num_workers, collate_fn=collate_clips,
                                          generator=torch.Generator().manual_seed(cfg.seed))
-    for it, (images, targets, _) in zip(bar, loader):
+    for it, (images, targets, support_targets) in zip(bar, loader):
+        if spec.support_targets:
+            targets = [{**t, "support": s} for t, s in zip(targets, support_targets)]
+        if hasattr(model, "set_iteration"):
+            model.set_iteration(it, cfg.iters)
         losses = train_step(net, images, targets, opt, sched, cfg, device, scaler)
         if rank == 0 and (it % cfg.log_every == 0 or it == cfg.iters - 1):
             row = {"iter": it, "lr": opt.param_groups[0]["lr"], **{k: float(v) for k, v in losses.items()}}

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass
-from typing import Callable, Optional
+from typing import Any, Callable, Optional
 
 from minivod.models import VODetector, preset
 from minivod.models.base import VideoDetectorBase
@@ -30,6 +30,25 @@ class MethodSpec:
     test_support: support frames per reference frame at test time
     test_mode: ``sequential``, ``strided`` or ``shuffled`` (see ``minivod.data.sampling``)
     online: frames arrive one by one; supports are past frames only
+
+    Hooks for methods whose frames do not fit the fields above (the engines call them
+    when set, so they still need no per-method code):
+
+    train_support_fn: ``(num_frames, ref, rng) -> positions`` of a training clip's support
+        frames (e.g. PSLA's key frames before a non-key reference)
+    test_support_fn: ``(num_frames, t) -> positions`` of frame ``t``'s supports at test time
+    test_window: supports are the frames within +-window of the reference (MST, SSVD)
+    predict_video: ``(model, video, device) -> (detections, cache, seconds)`` replacing
+        ``minivod.engine.inference.detect_video`` (e.g. PSLA's key-frame schedule)
+    support_targets: training targets carry the support frames' boxes, labels and track
+        ids as ``target["support"]`` (a list of dicts, one per support frame; MST's
+        instance-level assignment)
+    prepare: ``(model, data_root, device, out, progress) -> dict`` run once before the
+        training loop of a fresh run (e.g. SSVD's flow pre-training); what it returns is
+        stored in the checkpoint's metadata under ``"prepare"``
+
+    A model may also define ``set_iteration(iteration, total)``; the training loop calls
+    it before every step (e.g. SSVD's two training phases).
     """
 
     name: str
@@ -40,6 +59,12 @@ class MethodSpec:
     test_mode: str = "sequential"
     test_stride: int = 1
     online: bool = False
+    train_support_fn: Optional[Callable[[int, int, Any], list[int]]] = None
+    test_support_fn: Optional[Callable[[int, int], list[int]]] = None
+    test_window: Optional[int] = None
+    predict_video: Optional[Callable] = None
+    support_targets: bool = False
+    prepare: Optional[Callable] = None
 
 
 # Video methods train on the reference + 2 random frames of the same video (SELSA
@@ -55,6 +80,9 @@ METHODS: dict[str, MethodSpec] = {
                                train_support=2, test_support=8, test_mode="shuffled"),
     "dsfnet_instance": MethodSpec("dsfnet_instance", functools.partial(build_dsfnet, frame_level=False),
                                   train_support=2, test_support=8, test_mode="shuffled"),
+    # --- MST entries (issue 6) ---
+    # --- PSLA entries (issue 7) ---
+    # --- SSVD entries (issue 8) ---
 }
 ABLATIONS = ("selsa_frame_only", "dsfnet_frame", "dsfnet_instance")
 
