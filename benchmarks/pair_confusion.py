@@ -16,13 +16,11 @@ import json
 from collections import defaultdict
 from pathlib import Path
 
-import numpy as np
-
-from minivod.boxes import box_iou_vid
 from minivod.data.motion import motion_group
 from minivod.data.vid import VIDDataset
 from minivod.engine.evaluate import default_data_root, load_model, predict_dataset, score_dataset, shipped_checkpoint
 from minivod.engine.train import resolve_device
+from minivod.eval.per_box import box_answers
 
 OUT = Path(__file__).parent / "results"
 OUTCOMES = ("right", "pair", "other", "missed")
@@ -35,17 +33,13 @@ def pair_of(label: int) -> int:
 
 def confusion(detections, dataset) -> dict:
     counts = defaultdict(lambda: dict.fromkeys(OUTCOMES, 0))
+    answers = box_answers(detections, dataset)
     for video in dataset.videos:
         for f in video.frames:
-            boxes, scores, labels = (x.numpy() for x in detections[f.index])
-            iou = box_iou_vid(f.boxes, boxes) if len(boxes) else np.zeros((len(f), 0))
             for j in range(len(f)):
-                hit = np.flatnonzero(iou[j] >= 0.5)
-                if len(hit) == 0:
-                    outcome = "missed"
-                else:
-                    label, truth = int(labels[hit[np.argmax(scores[hit])]]), int(f.labels[j])
-                    outcome = "right" if label == truth else "pair" if label == pair_of(truth) else "other"
+                label, truth = int(answers[f.index][j]), int(f.labels[j])
+                outcome = ("missed" if label == 0 else "right" if label == truth
+                           else "pair" if label == pair_of(truth) else "other")
                 groups = ["all", "degraded" if f.tags[j] else "clean", *f.tags[j], str(motion_group(f.motion_iou[j:j + 1])[0])]
                 for g in groups:
                     counts[g][outcome] += 1

@@ -28,16 +28,20 @@ def shipped_methods(preset: str = "tiny") -> list[str]:
     return [m for m in METHOD_NAMES if m in METHODS and (CHECKPOINT_DIR / f"{m}_{preset}.pt").is_file()]
 
 
-def compare(methods, data, device: str, progress: bool = True) -> dict:
-    """Evaluate each method's shipped checkpoint; returns ``{method: row}``."""
+def compare(methods, data, device: str, progress: bool = True, dataset=None, keep_detections: bool = False):
+    """Evaluate each method's shipped checkpoint on data_small val (or ``dataset``); returns ``{method: row}``.
+
+    With ``keep_detections`` also returns ``{method: detections}`` (VID boxes per frame index,
+    as ``minivod.engine.evaluate.score_dataset`` gives them, before Seq-NMS).
+    """
     from minivod.data.vid import VIDDataset
 
-    dataset = VIDDataset(data, "val")
-    rows = {}
+    dataset = dataset if dataset is not None else VIDDataset(data, "val")
+    rows, kept = {}, {}
     for method in methods:
         model, meta = load_model(method, CHECKPOINT_DIR / f"{method}_tiny.pt", device, len(dataset.class_map))
         per_video, timing = predict_dataset(model, method, dataset, device, progress)
-        plain, _ = score_dataset(per_video, dataset)
+        plain, detections = score_dataset(per_video, dataset)
         with_seq, _ = score_dataset(per_video, dataset, use_seq_nms=True)
         tags = plain.get("mAP_by_tag", {})
         rows[method] = {
@@ -47,17 +51,21 @@ def compare(methods, data, device: str, progress: bool = True) -> dict:
             "mAP_by_tag": tags, "ms_per_frame": timing["ms_per_frame"],
             "params_M": count_parameters(model) / 1e6, "checkpoint_iterations": meta.get("iteration"),
         }
-    return rows
+        if keep_detections:
+            kept[method] = detections
+    return (rows, kept) if keep_detections else rows
 
 
-def table(rows: dict, markdown: bool = False) -> str:
-    head = ["method"] + [title for _, title in COLUMNS]
+def table(rows: dict, markdown: bool = False, columns=None) -> str:
+    """The comparison as aligned text (or Markdown); ``columns`` is a subset of ``COLUMNS``."""
+    columns = COLUMNS if columns is None else columns
+    head = ["method"] + [title for _, title in columns]
     lines = []
     fmt = lambda k, v: f"{v:.1f}" if k == "ms_per_frame" else (f"{v:.2f}" if k == "params_M" else f"{v:.3f}")  # noqa: E731
-    body = [[m] + [fmt(k, r[k]) for k, _ in COLUMNS] for m, r in rows.items()]
+    body = [[m] + [fmt(k, r[k]) for k, _ in columns] for m, r in rows.items()]
     if markdown:
         lines.append("| " + " | ".join(head) + " |")
-        lines.append("| --- |" + " ---: |" * len(COLUMNS))
+        lines.append("| --- |" + " ---: |" * len(columns))
         lines += ["| " + " | ".join(row) + " |" for row in body]
     else:
         widths = [max(len(str(x)) for x in col) for col in zip(head, *body)]
@@ -66,8 +74,8 @@ def table(rows: dict, markdown: bool = False) -> str:
     return "\n".join(lines)
 
 
-def plot(rows: dict, path) -> None:
-    """mAP against ms/frame, and AP by speed group per method."""
+def plot(rows: dict, path=None):
+    """mAP against ms/frame, and AP by speed group per method; saved to ``path`` if given. Returns the figure."""
     from matplotlib.figure import Figure
 
     fig = Figure(figsize=(11, 4))
@@ -87,7 +95,9 @@ def plot(rows: dict, path) -> None:
     ax2.set_title("AP by motion speed")
     ax2.legend(fontsize=8)
     fig.tight_layout()
-    fig.savefig(path, dpi=90)
+    if path is not None:
+        fig.savefig(path, dpi=90)
+    return fig
 
 
 def add_parser(subparsers):

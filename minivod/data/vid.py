@@ -301,6 +301,18 @@ class VIDDataset:
         self.report.frames = sum(len(v) for v in self.videos)
         self.report.boxes = sum(len(f) for v in self.videos for f in v.frames)
 
+    def subset(self, indices) -> "VIDDataset":
+        """The same split with only the videos at ``indices`` (e.g. a quick evaluation in a notebook)."""
+        import copy
+
+        part = copy.copy(self)
+        part.videos = [self.videos[i] for i in indices]
+        part.report = copy.copy(self.report)
+        part.report.videos = len(part.videos)
+        part.report.frames = sum(len(v) for v in part.videos)
+        part.report.boxes = sum(len(f) for v in part.videos for f in v.frames)
+        return part
+
     def _read_vid(self, image_set, split, skip_empty, check_images) -> list[Video]:
         by_snippet: dict[str, list[FrameAnnotation]] = {}
         for frame_id, index, lineno in read_image_set(image_set):

@@ -1,0 +1,58 @@
+"""Per-box answers (the best detection on each ground-truth box) and the disagreement finder."""
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import torch
+
+from minivod.data.vid import FrameAnnotation, Video
+from minivod.eval.per_box import box_answers, disagreements
+
+
+def frame(index, boxes, labels):
+    boxes = np.asarray(boxes, dtype=np.float32).reshape(-1, 4)
+    n = len(boxes)
+    return FrameAnnotation(f"v/{index:06d}", index, Path("x.JPEG"), 100, 100, boxes, np.asarray(labels, dtype=np.int64),
+                           np.arange(n), np.zeros(n, bool), [()] * n)
+
+
+def dets(boxes, scores, labels):
+    return (torch.tensor(boxes, dtype=torch.float32).reshape(-1, 4), torch.tensor(scores, dtype=torch.float32),
+            torch.tensor(labels, dtype=torch.int64))
+
+
+def test_best_overlapping_detection_answers_each_box():
+    f1 = frame(1, [[0, 0, 19, 19], [50, 50, 69, 69]], [3, 4])
+    f2 = frame(2, [[0, 0, 19, 19]], [1])
+    data = SimpleNamespace(videos=[Video("v", [f1, f2])])
+    detections = {
+        # box 0: two overlapping detections, the higher-scoring one (label 5) answers; a
+        # higher-scoring far-away detection (label 7) must not; box 1: nothing overlaps
+        1: dets([[0, 0, 19, 19], [1, 1, 19, 19], [80, 80, 95, 95]], [0.4, 0.6, 0.9], [3, 5, 7]),
+        2: dets([], [], []),
+    }
+    answers = box_answers(detections, data)
+    assert answers[1].tolist() == [5, 0]
+    assert answers[2].tolist() == [0]
+
+
+def test_disagreements_rank_frames_by_spread_of_right_answers():
+    frames = [frame(i, [[0, 0, 19, 19], [40, 40, 59, 59]], [1, 2]) for i in (1, 2)]
+    data = SimpleNamespace(videos=[Video("v", frames)])
+    answers = {"a": {1: np.array([1, 2]), 2: np.array([1, 0])},
+               "b": {1: np.array([1, 2]), 2: np.array([2, 1])}}  # frame 2: a gets 1 right, b none
+    found = disagreements(answers, data)
+    assert len(found) == 1 and found[0]["frame"].index == 2
+    assert found[0]["right"] == {"a": 1, "b": 0}
+    same = {"a": answers["a"], "b": answers["a"]}
+    assert disagreements(same, data) == []  # no frame where they differ
+
+
+def test_subset_keeps_the_chosen_videos(data_small):
+    from minivod.data.vid import VIDDataset
+
+    val = VIDDataset(data_small, "val")
+    part = val.subset([0, 3])
+    assert [v.name for v in part.videos] == [val.videos[0].name, val.videos[3].name]
+    assert part.report.frames == len(val.videos[0]) + len(val.videos[3])
+    assert len(val.videos) == 16  # the original is untouched
