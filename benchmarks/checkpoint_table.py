@@ -1,11 +1,12 @@
 """Re-measure every shipped checkpoint and rewrite the table in minivod/checkpoints/README.md.
 
-    python benchmarks/checkpoint_table.py [--device cpu]
+    python benchmarks/checkpoint_table.py [--device cpu] [--methods M ...]
 
 For each ``minivod/checkpoints/<method>_tiny.pt``: the command that made it (from
 its metadata), its training time, and mAP / slow / medium / fast on data_small
 val measured now with ``minivod.engine.evaluate`` (no Seq-NMS). Also writes
-benchmarks/results/checkpoints.json.
+benchmarks/results/checkpoints.json. With ``--methods`` only those checkpoints are
+measured again; the other rows are kept from checkpoints.json.
 """
 from __future__ import annotations
 
@@ -34,12 +35,19 @@ with `python benchmarks/checkpoint_table.py`.
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--device", default="auto")
+    parser.add_argument("--methods", nargs="*", default=None,
+                        help="re-measure only these checkpoints (default: all); keep the others' rows")
     args = parser.parse_args()
     device = resolve_device(args.device)
     val = VIDDataset(default_data_root(), "val")
     rows = {}
+    previous = Path(__file__).parent / "results" / "checkpoints.json"
+    kept = json.loads(previous.read_text())["checkpoints"] if previous.is_file() and args.methods else {}
     for path in sorted(CHECKPOINT_DIR.glob("*_tiny.pt")):
         method = path.name[: -len("_tiny.pt")]
+        if args.methods is not None and method not in args.methods and method in kept:
+            rows[method] = kept[method]
+            continue
         model, meta = load_model(method, path, device, len(val.class_map))
         result, _, timing = evaluate_model(model, method, val, device)
         tc = meta["train_config"]
