@@ -154,3 +154,45 @@ def test_ddp_with_two_gloo_processes_gives_single_process_gradients(tmp_path):
     assert set(grads) == set(ddp_grads)
     for name, g in grads.items():
         assert torch.allclose(g, ddp_grads[name], atol=1e-5, rtol=1e-4), name
+
+
+def test_method_hooks_reach_the_engines(tiny_data, tmp_path, monkeypatch):
+    """A MethodSpec's hooks: support layout, support targets, prepare, set_iteration, predict_video."""
+    import minivod.methods as methods
+    from minivod.engine.evaluate import predict_dataset
+
+    seen = {"iterations": [], "clips": [], "support": []}
+
+    class Recording(VODetector):
+        def set_iteration(self, iteration, total):
+            seen["iterations"].append((iteration, total))
+
+        def compute_losses(self, images, targets):
+            seen["clips"].append(images.shape[1])
+            seen["support"].append([len(t["support"]) for t in targets])
+            assert all("track_ids" in s for t in targets for s in t["support"])
+            return super().compute_losses(images, targets)
+
+    def prepare(model, data, device, out, progress):
+        seen["prepared"] = (Path(data) == Path(tiny_data), device)
+        return {"steps": 3}
+
+    def predict_video(model, video, device):
+        seen.setdefault("predicted", []).append(video.name)
+        empty = {"boxes": torch.zeros(0, 4), "scores": torch.zeros(0), "labels": torch.zeros(0, dtype=torch.long)}
+        return [dict(empty) for _ in video.frames], type("Cache", (), {"computed": len(video)})(), 0.0
+
+    spec = methods.MethodSpec("hooked", Recording, train_support_fn=lambda n, ref, rng: [ref, ref, ref],
+                              support_targets=True, prepare=prepare, predict_video=predict_video)
+    monkeypatch.setitem(methods.METHODS, "hooked", spec)
+    cfg = TrainConfig(**{**TINY, "iters": 2})
+    _, path = train("hooked", "tiny", tiny_data, tmp_path, cfg, device="cpu", progress=False)
+    assert seen["prepared"] == (True, "cpu")
+    assert load_checkpoint(path)["meta"]["prepare"] == {"steps": 3}
+    assert seen["iterations"] == [(0, 2), (1, 2)]
+    assert seen["clips"] == [4, 4]  # the reference + the three frames train_support_fn chose
+    assert seen["support"] == [[3, 3], [3, 3]]
+    val = VIDDataset(tiny_data, "val")
+    per_video, timing = predict_dataset(None, "hooked", val, "cpu", progress=False)
+    assert seen["predicted"] == [v.name for v in val.videos]
+    assert timing["backbone_passes"] == sum(len(v) for v in val.videos)
