@@ -1,0 +1,202 @@
+"""SSVD ablations on data_small val.
+
+    python benchmarks/bench_ssvd.py [--iters 3000] [--device cpu] [--quick] [--skip-train]
+
+- SSVD Table II: the single-frame one-stage detector, the motion stream, the
+  sampling stream, both (late fusion), by slow / medium / fast (and clean /
+  degraded). The variants are trained here, each with ``--iters`` iterations
+  (default 3000, the budget of every shipped checkpoint) into
+  ``runs/ssvd_bench_<iters>/<method>``; a finished run is reused. The variants
+  with a flow network start from the shipped SSVD's pre-trained one
+  (``runs/ssvd_tiny/flow_pretrained.pt``, when present) rather than repeating
+  the pre-training.
+- SSVD Fig. 6: late fusion (NMS 0.45), early fusion (concatenation),
+  motion-guided sampling, at the same budget.
+- SSVD Table V: mAP and ms/frame against the number of support frames at test
+  time, for the shipped ``ssvd`` checkpoint (the same weights throughout).
+- The flow network's end-point error on data_small val (200 fixed pairs within
+  +-K): after the pre-training on ground-truth flow (from the checkpoint's
+  metadata) and after end-to-end training (the shipped weights), against the
+  zero flow.
+
+Writes benchmarks/results/ssvd.json and .md (``ssvd_<iters>it`` when --iters is
+not 3000, so reduced-budget numbers are never mistaken for the full ones).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import shutil
+import time
+from pathlib import Path
+
+import torch
+
+from minivod.data.vid import VIDDataset
+from minivod.engine.evaluate import default_data_root, load_model, predict_dataset, score_dataset, shipped_checkpoint
+from minivod.engine.train import TrainConfig, resolve_device, train
+
+OUT = Path(__file__).parent / "results"
+RUNS = Path(__file__).resolve().parents[1] / "runs"
+FLOW_PRETRAINED = RUNS / "ssvd_tiny" / "flow_pretrained.pt"  # the shipped SSVD's pre-trained flow network
+KEYS = ("mAP", "mAP_slow", "mAP_medium", "mAP_fast")
+TABLE2 = {"(a) single frame": "ssvd_single", "(b) motion stream": "ssvd_motion",
+          "(c) sampling stream": "ssvd_sampling", "(d) both streams (SSVD, late fusion)": "ssvd"}
+FUSION = {"motion-guided sampling": "ssvd_guided", "early fusion (concatenation)": "ssvd_early",
+          "late fusion (NMS 0.45)": "ssvd"}
+
+
+def score(model, method, dataset, device, predict=None):
+    """mAP (all, by speed, clean / degraded) and ms/frame of ``model`` on ``dataset``."""
+    if predict is None:
+        per_video, timing = predict_dataset(model, method, dataset, device, progress=False)
+        ms = timing["ms_per_frame"]
+    else:
+        per_video, seconds, frames = [], 0.0, 0
+        for video in dataset.videos:
+            dets, _, spent = predict(model, video, device)
+            per_video.append(dets)
+            seconds, frames = seconds + spent, frames + len(video)
+        ms = 1000 * seconds / frames
+    result, _ = score_dataset(per_video, dataset)
+    row = {k: result[k] for k in KEYS}
+    row["clean"] = result["mAP_by_tag"].get("clean")
+    row["degraded"] = result["mAP_by_tag"].get("degraded")
+    row["ms_per_frame"] = ms
+    return row
+
+
+def trained(method, iters, data, device, skip_train):
+    """The model of ``method`` trained for ``iters`` (trained now unless its run has finished)."""
+    out = RUNS / f"ssvd_bench_{iters}" / method
+    if not (out / "model.pt").is_file():
+        if skip_train:
+            return None, out
+        if FLOW_PRETRAINED.is_file():  # the same flow pre-training as the shipped SSVD (see prepare_flow)
+            out.mkdir(parents=True, exist_ok=True)
+            shutil.copy(FLOW_PRETRAINED, out / "flow_pretrained.pt")
+        start = time.time()
+        train(method, "tiny", data, out, TrainConfig.for_preset("tiny", iters=iters), device=device, progress=False)
+        print(f"  trained {method} ({iters} iterations) in {time.time() - start:.0f} s", flush=True)
+    return load_model(method, out / "model.pt", device)[0], out
+
+
+def show(name, row):
+    print(f"  {name:<40} " + "  ".join(f"{k} {row[k]:.3f}" for k in KEYS) + f"  {row['ms_per_frame']:.1f} ms/frame",
+          flush=True)
+
+
+def md_table(title, rows, first="setting"):
+    lines = [f"### {title}", "", f"| {first} | mAP | slow | medium | fast | clean | degraded | ms/frame |",
+             "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    for name, r in rows.items():
+        lines.append(f"| {name} | " + " | ".join(f"{r[k]:.3f}" for k in (*KEYS, "clean", "degraded"))
+                     + f" | {r['ms_per_frame']:.1f} |")
+    return "\n".join(lines) + "\n"
+
+
+def main():
+    from minivod.methods.flownet import FlowPairs, flow_epe
+    from minivod.methods.ssvd import detect_video_buffered
+
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--iters", type=int, default=3000, help="training budget of the ablation variants")
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--quick", action="store_true", help="4 validation videos, fewer sweep points")
+    parser.add_argument("--skip-train", action="store_true", help="only the variants already trained")
+    parser.add_argument("--only", default="", help="comma-separated parts: table2,fusion,table5,flow")
+    args = parser.parse_args()
+    device = resolve_device(args.device)
+    data = default_data_root()
+    val = VIDDataset(data, "val")
+    if args.quick:
+        val.videos = val.videos[:4]
+    parts = set(args.only.split(",")) if args.only else {"table2", "fusion", "table5", "flow"}
+    results = {"budget_iters": args.iters, "videos": len(val.videos)}
+
+    models = {}
+    if parts & {"table2", "fusion"}:
+        names = dict(TABLE2) if "table2" in parts else {}
+        names.update(FUSION if "fusion" in parts else {})
+        for method in dict.fromkeys(names.values()):
+            models[method] = trained(method, args.iters, data, device, args.skip_train)[0]
+    for part, table in (("table2", TABLE2), ("fusion", FUSION)):
+        if part not in parts:
+            continue
+        print(f"SSVD {'Table II' if part == 'table2' else 'Fig. 6 fusion schemes'} ({args.iters} iterations)")
+        rows = {}
+        for name, method in table.items():
+            if models.get(method) is None:
+                continue
+            rows[name] = score(models[method], method, val, device)
+            show(name, rows[name])
+        results[part] = rows
+
+    if "table5" in parts:  # the shipped checkpoint: same weights, more or fewer support frames
+        print("SSVD Table V: support frames at test time (shipped ssvd checkpoint)")
+        model, meta = load_model("ssvd", shipped_checkpoint("ssvd"), device)
+        K = model.ssvd.window
+        rows = {}
+        for k in ((0, 2, 6) if args.quick else (0, 2, 4, 6, 8, 2 * K)):
+            def predict(m, video, dev, k=k):
+                return detect_video_buffered(m, video, dev, window=K, num_support=k)
+            rows[f"{k} support frames"] = score(model, "ssvd", val, device, predict)
+            show(f"{k} support frames", rows[f"{k} support frames"])
+        results["table5"] = rows
+        results["table5_checkpoint_iterations"] = meta.get("iteration")
+
+    if "flow" in parts:
+        print("Flow network end-point error on data_small val")
+        model, meta = load_model("ssvd", shipped_checkpoint("ssvd"), device)
+        mean, std = model.transform.mean, model.transform.std
+        pairs = FlowPairs(data, "val")
+        epe = flow_epe(model.flownet.float(), lambda x: (x - mean) / std, pairs, model.ssvd.window, device=device)
+        pre = {k[4:]: v for k, v in meta.get("prepare", {}).items() if k.startswith("val_")}
+        results["flow"] = {"after_pretraining": pre, "after_end_to_end_training": epe,
+                           "pretraining": {k: v for k, v in meta.get("prepare", {}).items()
+                                           if not k.startswith("val_")}}
+        for name, r in (("after pre-training", pre), ("after end-to-end training", epe)):
+            if r:
+                print(f"  {name:<28} EPE {r['epe']:.3f} (zero flow {r['zero_epe']:.3f}), moving pixels "
+                      f"{r['epe_moving']:.3f} (zero flow {r['zero_epe_moving']:.3f})")
+
+    results["machine"] = {"platform": platform.platform(), "processor": platform.processor() or platform.machine(),
+                          "torch": torch.__version__, "device": device, "threads": torch.get_num_threads()}
+    OUT.mkdir(parents=True, exist_ok=True)
+    name = "ssvd" if args.iters == 3000 else f"ssvd_{args.iters}it"
+    name += "_quick" if args.quick else ""
+    path = OUT / f"{name}.json"
+    if path.is_file():  # keep parts measured by an earlier call with --only
+        results = {**json.loads(path.read_text()), **results}
+    path.write_text(json.dumps(results, indent=2) + "\n")
+    text = (f"data_small val ({len(val.videos)} videos), {results['machine']['processor']}, {device}\n\n"
+            "ms/frame: wall-clock of Algorithm 2 (one reference at a time), measured while other jobs shared "
+            "the CPU: compare the mAP columns, not the timings, across rows.\n\n")
+    budget = f"{results['budget_iters']} iterations"
+    if results["budget_iters"] != 3000:
+        budget += " (REDUCED budget; the shipped checkpoints have 3000)"
+    if "table2" in results:
+        text += md_table(f"SSVD Table II, each variant trained {budget}", results["table2"]) + "\n"
+    if "fusion" in results:
+        text += md_table(f"SSVD Fig. 6 fusion schemes, trained {budget}", results["fusion"]) + "\n"
+    if "table5" in results:
+        text += md_table("SSVD Table V: support frames at test time (shipped ssvd checkpoint, 3000 iterations)",
+                         results["table5"]) + "\n"
+    if "flow" in results:
+        text += ("### Flow network end-point error (pixels, data_small val, 200 pairs within +-K)\n\n"
+                 "| weights | EPE | zero-flow EPE | EPE moving | zero-flow EPE moving | P3 oracle moving |\n"
+                 "| --- | ---: | ---: | ---: | ---: | ---: |\n")
+        for label, key in (("after pre-training on ground truth", "after_pretraining"),
+                           ("after end-to-end training (shipped)", "after_end_to_end_training")):
+            r = results["flow"].get(key)
+            if r:
+                text += (f"| {label} | {r['epe']:.3f} | {r['zero_epe']:.3f} | {r['epe_moving']:.3f} | "
+                         f"{r['zero_epe_moving']:.3f} | {r.get('oracle_epe_moving', float('nan')):.3f} |\n")
+    (OUT / f"{name}.md").write_text(text)
+    print(text)
+    print(f"wrote {path} and .md")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,422 @@
+"""SSVD: Single Shot Video Object Detector (Deng et al., IEEE TMM).
+
+A one-stage detector (``minivod.models.one_stage``: FPN P3-P6, class and box
+subnets, focal loss) whose reference-frame maps are aggregated from nearby
+frames by two streams before the subnets:
+
+1. Motion stream (Sec. III-B). A PWC-Net-style network (``flownet.py``) gives
+   the flow m^(t,t+tau) on every level; each support frame's map is warped to
+   the reference and the frames are averaged:
+       f^(t+tau->t) = W(f^(t+tau), m^(t,t+tau))                 SSVD Eq. (1)
+       f_hat = sum_tau f^(t+tau->t) / (2K + 1)                   SSVD Eq. (2)
+2. Sampling stream (Sec. III-C). A U-Net offset predictor N_off reads the
+   concatenated (reference, support) maps and gives the offsets of a 3x3
+   deformable convolution (4 deformable groups) over the support map, which
+   "hallucinates" the reference; the frames are averaged:
+       g^(t+tau->t) = DConv(g^(t+tau), N_off(g^t, g^(t+tau)))
+       g_hat = sum_tau g^(t+tau->t) / (2K + 1)                   SSVD Eq. (3)
+3. Fusion (Sec. III-D, Fig. 6): each stream has its own subnets and the boxes
+   of both meet in one per-class NMS at 0.45 (late fusion, the default); or the
+   two aggregated maps are concatenated before one pair of subnets (early); or
+   the flow guides the sampling stream's offsets (motion-guided sampling).
+
+Training (Algorithm 1) takes two random support frames within +-K; the model's
+``set_iteration`` runs phase 1 (the still-image detector: subnets on the FPN
+maps of the reference frame alone) before phase 2 (the whole SSVD). The flow
+network is first pre-trained on data_small's ground-truth flow (the engine's
+``prepare`` hook; SSVD pre-trains on Flying Chairs). Inference (Algorithm 2)
+keeps a buffer of the frames within +-K and aggregates 6 of them, uniformly
+spread, into each reference frame (``detect_video_buffered``).
+
+Choices the paper leaves open:
+
+- Eq. (2)-(3) average over tau = -K..K, the reference included (Fig. 3's note);
+  Algorithm 1 writes the training average over the two supports only. We
+  include the reference in both, so training and testing aggregate alike; the
+  reference passes the motion stream unwarped and the sampling stream through
+  the deformable convolution like any support.
+- One offset predictor and one deformable convolution serve all levels (like the
+  subnets); the deformable convolution starts as the identity and the last
+  offset layer at zero, so phase 2 starts from plain averaging.
+- Each U-Net group is one 3x3 conv + ReLU; the groups are upsampled
+  (bilinear) to the first group's size before the 72-filter offset layer
+  (2 x 9 taps x 4 groups).
+- Motion-guided sampling adds the flow (in cells) to every tap's offset, and the
+  offset predictor then reads the reference and the *warped* support, so it
+  predicts a residual around the flow.
+- Early fusion: a 1x1 conv (2C -> C, starting as the mean) after the concatenation.
+- The tiny preset shares one FPN between the streams (``separate_fpns=False``:
+  half the backbone work on a CPU); the paper preset has one FPN per stream.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+from torchvision.ops import DeformConv2d
+
+from minivod.models.base import FrameFeatures
+from minivod.models.config import DetectorConfig
+from minivod.models.one_stage import LEVELS, STRIDES, OneStageDetector, build_fpn, build_one_stage  # noqa: F401
+
+from .flownet import FlowConfig, PWCFlow, pretrain_flow, warp
+
+SAMPLING_LEVELS = ("g3", "g4", "g5", "g6")  # the sampling stream's FPN, when it has its own
+FLOW_LEVELS = ("m3", "m4", "m5", "m6")  # the flow network's per-frame pyramid
+FUSIONS = ("late", "early", "motion_guided")
+TINY_WINDOW = 8  # K on data_small's 48-frame videos (the paper: 12 on ImageNet VID)
+
+
+@dataclass
+class SSVDConfig:
+    """Options of SSVD (defaults: the paper's full model, Table II (d)).
+
+    motion, sampling: which streams aggregate (Table II (b)-(d))
+    fusion: ``late`` (NMS 0.45), ``early`` (concatenation) or ``motion_guided`` (Fig. 6)
+    window: K, supports come from frames t-K..t+K (training: 2 at random; testing: ``test_support``)
+    test_support: support frames aggregated per reference at test time (Table V; 6)
+    separate_fpns: one FPN per stream (the paper) or one shared
+    offset_channels: filters of the offset predictor's convs (256)
+    deformable_groups: of the deformable convolution (4)
+    still_fraction: share of the iterations spent in phase 1 (the paper: 120k of 210k)
+    flow: the flow network; flow_pretrain_iters: its pre-training on ground-truth flow
+    flow_epe_pairs: val pairs on which the pre-training reports the flow's end-point error
+    """
+
+    motion: bool = True
+    sampling: bool = True
+    fusion: str = "late"
+    window: int = 12
+    test_support: int = 6
+    separate_fpns: bool = True
+    offset_channels: int = 256
+    deformable_groups: int = 4
+    still_fraction: float = 4 / 7
+    flow: FlowConfig = field(default_factory=FlowConfig)
+    flow_pretrain_iters: int = 4000
+    flow_epe_pairs: int = 200
+
+    def __post_init__(self):
+        if self.fusion not in FUSIONS:
+            raise ValueError(f"fusion must be one of {FUSIONS}, got {self.fusion!r}")
+        if not (self.motion or self.sampling):
+            raise ValueError("SSVD needs at least one stream; the single-frame detector is build_one_stage")
+        if self.fusion != "late" and not (self.motion and self.sampling):
+            raise ValueError(f"{self.fusion} fusion needs both streams")
+
+    @staticmethod
+    def for_detector(cfg: DetectorConfig, **options) -> "SSVDConfig":
+        """The paper setting for ResNet-101; for the tiny preset a smaller one that trains on a CPU."""
+        if cfg.backbone == "tiny":
+            base = SSVDConfig(window=TINY_WINDOW, separate_fpns=False, offset_channels=64, still_fraction=1 / 3,
+                              flow=FlowConfig.tiny(), flow_pretrain_iters=1500)
+            return replace(base, **options)
+        return SSVDConfig(**options)
+
+
+class OffsetPredictor(nn.Module):
+    """N_off of SSVD Sec. III-C: a U-Net over the concatenated (reference, support) maps.
+
+    Three conv groups, the first at the input scale and the next two each halving it; their
+    outputs are upsampled to the input scale, concatenated, and a last conv gives
+    2 * groups * 9 offsets (72 for 4 groups), (dy, dx) per tap as ``deform_conv2d`` reads them.
+    """
+
+    def __init__(self, in_channels: int, channels: int, deformable_groups: int = 4, kernel_size: int = 3):
+        super().__init__()
+        self.group1 = nn.Sequential(nn.Conv2d(in_channels, channels, 3, padding=1), nn.ReLU(inplace=True))
+        self.group2 = nn.Sequential(nn.Conv2d(channels, channels, 3, stride=2, padding=1), nn.ReLU(inplace=True))
+        self.group3 = nn.Sequential(nn.Conv2d(channels, channels, 3, stride=2, padding=1), nn.ReLU(inplace=True))
+        self.offsets = nn.Conv2d(3 * channels, 2 * deformable_groups * kernel_size ** 2, 3, padding=1)
+        nn.init.zeros_(self.offsets.weight)  # start at the regular grid
+        nn.init.zeros_(self.offsets.bias)
+
+    def forward(self, pair: Tensor) -> Tensor:
+        """pair (N, 2C, h, w) -> offsets (N, 2 * groups * 9, h, w) in cells."""
+        x1 = self.group1(pair)  # (N, c, h, w)
+        x2 = self.group2(x1)  # (N, c, h/2, w/2)
+        x3 = self.group3(x2)  # (N, c, h/4, w/4)
+        size = x1.shape[-2:]
+        up = [F.interpolate(x, size=size, mode="bilinear", align_corners=False) for x in (x2, x3)]
+        return self.offsets(torch.cat([x1, *up], dim=1))  # (N, 2*G*9, h, w)
+
+
+class DeformConv3x3(DeformConv2d):
+    """torchvision's ``DeformConv2d`` (3x3, stride 1, padding 1), with a faster CPU path.
+
+    On a CPU, torchvision's ``deform_conv2d`` backward takes half of an SSVD training step;
+    there the same op is computed with ``grid_sample`` (bilinear, zeros outside, as
+    ``deform_conv2d``): sample each deformable group at its 9 shifted taps, then one matrix
+    product with the weight. ``tests/test_ssvd.py`` checks both paths agree (values and gradients).
+    """
+
+    def __init__(self, channels: int):
+        super().__init__(channels, channels, 3, padding=1)
+
+    def forward(self, x: Tensor, offset: Tensor) -> Tensor:
+        """x (N, C, h, w), offset (N, 2 * G * 9, h, w) as (dy, dx) per group and tap -> (N, C, h, w)."""
+        if x.is_cuda:
+            return super().forward(x, offset)
+        N, C, h, w = x.shape
+        G = offset.shape[1] // 18
+        o = offset.view(N, G, 9, 2, h, w)  # (N, G, taps, (dy, dx), h, w)
+        ky, kx = torch.meshgrid(torch.arange(-1, 2), torch.arange(-1, 2), indexing="ij")  # row-major taps
+        ys = torch.arange(h).view(h, 1) + ky.reshape(9, 1, 1).to(x) + o[:, :, :, 0]  # (N, G, 9, h, w) rows
+        xs = torch.arange(w).view(1, w) + kx.reshape(9, 1, 1).to(x) + o[:, :, :, 1]  # (N, G, 9, h, w) columns
+        grid = torch.stack([(2 * xs + 1) / w - 1, (2 * ys + 1) / h - 1], dim=-1)  # grid_sample's [-1, 1]
+        cols = F.grid_sample(x.reshape(N * G, C // G, h, w), grid.view(N * G, 9 * h, w, 2),  # (N*G, C/G, 9h, w)
+                             mode="bilinear", padding_mode="zeros", align_corners=False)
+        cols = cols.view(N, C * 9, h * w)  # channel-major then tap, as the weight (C_out, C_in, 3, 3)
+        out = self.weight.view(self.weight.shape[0], -1) @ cols  # (N, C_out, h*w)
+        return out.view(N, -1, h, w) + self.bias.view(1, -1, 1, 1)
+
+
+def identity_deform_conv(channels: int) -> DeformConv3x3:
+    """A 3x3 deformable convolution that starts as the identity (only the centre tap, weight I)."""
+    conv = DeformConv3x3(channels)
+    with torch.no_grad():
+        conv.weight.zero_()
+        conv.weight[:, :, 1, 1] = torch.eye(channels)
+        conv.bias.zero_()
+    return conv
+
+
+def sampling_locations(offsets: Tensor, y: int, x: int, deformable_groups: int = 4) -> Tensor:
+    """Where the deformable convolution reads the support map for output cell (y, x) (Fig. 5).
+
+    offsets (Tensor[2 * G * 9, h, w]) of one frame -> Tensor[G, 9, 2] of (x, y) cell coordinates
+    (cell centres at integers): the 3x3 grid around (y, x) plus each tap's offset.
+    """
+    o = offsets[:, y, x].view(deformable_groups, 9, 2)  # (G, 9, (dy, dx))
+    ky, kx = torch.meshgrid(torch.arange(-1, 2), torch.arange(-1, 2), indexing="ij")  # row-major taps
+    grid = torch.stack([kx.flatten() + x, ky.flatten() + y], dim=-1).to(o)  # (9, (x, y))
+    return grid + o.flip(-1)  # (G, 9, (x, y))
+
+
+class SSVD(OneStageDetector):
+    """SSVD: a one-stage detector with a motion stream and a sampling stream (see the module docstring).
+
+    Args:
+        cfg (DetectorConfig): the detector's preset
+        opts (SSVDConfig, optional): default ``SSVDConfig.for_detector(cfg)``
+    """
+
+    def __init__(self, cfg: DetectorConfig, opts: Optional[SSVDConfig] = None):
+        opts = opts or SSVDConfig.for_detector(cfg)
+        if opts.fusion == "late":
+            names = tuple(n for n, on in (("motion", opts.motion), ("sampling", opts.sampling)) if on)
+        else:
+            names = (opts.fusion,)
+        super().__init__(cfg, num_streams=len(names))
+        self.ssvd = opts
+        self.stream_names = names
+        C = self.opts.fpn_channels
+        uses_flow = opts.motion  # the motion stream, or the flow of motion-guided sampling
+        self.flownet = PWCFlow(opts.flow) if uses_flow else None
+        self.fpn_sampling = build_fpn(cfg, self.opts) if opts.sampling and opts.separate_fpns else None
+        if opts.sampling:
+            self.offset_predictor = OffsetPredictor(2 * C, opts.offset_channels, opts.deformable_groups)
+            self.dconv = identity_deform_conv(C)
+        if opts.fusion == "early":
+            self.early_reduce = nn.Conv2d(2 * C, C, 1)
+            with torch.no_grad():  # starts as the mean of the two streams
+                self.early_reduce.weight.copy_(torch.cat([torch.eye(C), torch.eye(C)], 1)[:, :, None, None] / 2)
+                self.early_reduce.bias.zero_()
+        self.still_image = False  # Algorithm 1's phase 1 (set by ``set_iteration`` while training)
+
+    # --- Algorithm 1: two phases ---------------------------------------------------------
+    def set_iteration(self, iteration: int, total: int) -> None:
+        """Phase 1 (still-image detector) for the first ``still_fraction`` of the run, then phase 2."""
+        self.still_image = iteration < int(self.ssvd.still_fraction * total)
+
+    @property
+    def in_still_phase(self) -> bool:
+        return self.training and self.still_image
+
+    # --- per frame ------------------------------------------------------------------------
+    def frame_maps(self, batch: Tensor) -> dict[str, Tensor]:
+        """P3..P6 (both streams' FPNs) and the flow network's pyramid m3..m6 of frames (N, 3, H, W)."""
+        maps = super().frame_maps(batch)
+        if self.fpn_sampling is not None:
+            maps.update(zip(SAMPLING_LEVELS, self.fpn_sampling(batch).values()))
+        if self.flownet is not None and not self.in_still_phase:
+            maps.update(zip(FLOW_LEVELS, self.flownet.pyramid(batch)))
+        return maps
+
+    def sampling_keys(self) -> tuple[str, ...]:
+        return SAMPLING_LEVELS if self.fpn_sampling is not None else LEVELS
+
+    def compute_losses(self, images: Tensor, targets: list[dict[str, Tensor]]) -> dict[str, Tensor]:
+        if self.in_still_phase:  # phase 1: the reference frames alone
+            images = images[:, :1]  # (B, 1, 3, H, W)
+        return super().compute_losses(images, targets)
+
+    # --- the two streams --------------------------------------------------------------------
+    def flows(self, ref: FrameFeatures, supports: FrameFeatures) -> list[Tensor]:
+        """m^(t,t+tau) on P3..P6 for every support: (B*n, 2, h_l, w_l) in input pixels."""
+        n = len(supports) // len(ref)
+        ref_pyramid = [ref.maps[k].repeat_interleave(n, dim=0) for k in FLOW_LEVELS]  # (B*n, C_l, h, w)
+        flows = self.flownet(ref_pyramid, [supports.maps[k] for k in FLOW_LEVELS])
+        sizes = [ref.maps[k].shape[-2:] for k in LEVELS]
+        return [f if f.shape[-2:] == s else F.interpolate(f, size=s, mode="bilinear", align_corners=False)
+                for f, s in zip(flows, sizes)]
+
+    def motion_stream(self, ref: FrameFeatures, supports: Optional[FrameFeatures], flows) -> list[Tensor]:
+        """f_hat on P3..P6, (B, C, h, w) each: supports warped to the reference, averaged with it."""
+        out = []
+        for level, (key, stride) in enumerate(zip(LEVELS, STRIDES)):
+            f_ref = ref.maps[key]  # (B, C, h, w)
+            if supports is None:
+                out.append(f_ref)
+                continue
+            warped = warp(supports.maps[key], flows[level] / stride)  # SSVD Eq. (1): (B*n, C, h, w)
+            clip = torch.cat([f_ref[:, None], warped.unflatten(0, (len(ref), -1))], dim=1)  # (B, 1+n, C, h, w)
+            out.append(clip.mean(dim=1))  # SSVD Eq. (2)
+        return out
+
+    def sampling_offsets(self, ref: FrameFeatures, supports: Optional[FrameFeatures], flows=None):
+        """Per level: the frames' maps (B*T, C, h, w), T = 1 + n with the reference first, and the
+        offsets N_off(g^t, g^(t+tau)) (B*T, 72, h, w) in cells (plus the flow when motion-guided)."""
+        B = len(ref)
+        per_level = []
+        for level, (key, stride) in enumerate(zip(self.sampling_keys(), STRIDES)):
+            g_ref = ref.maps[key]  # (B, C, h, w)
+            frames = g_ref[:, None]  # (B, 1, C, h, w)
+            if supports is not None:
+                frames = torch.cat([frames, supports.maps[key].unflatten(0, (B, -1))], dim=1)  # (B, T, C, h, w)
+            T = frames.shape[1]
+            frames = frames.flatten(0, 1)  # (B*T, C, h, w), clip-major
+            seen, guide = frames, None
+            if flows is not None:  # motion-guided sampling: the offsets are residuals around the flow
+                cells = flows[level] / stride  # (B*n, 2, h, w)
+                zero = cells.new_zeros(B, 1, *cells.shape[1:])  # the reference's own flow
+                cells = torch.cat([zero, cells.unflatten(0, (B, -1))], dim=1).flatten(0, 1)  # (B*T, 2, h, w)
+                seen = warp(frames, cells)
+                taps = self.offset_predictor.offsets.out_channels // 2
+                guide = cells.flip(1).repeat(1, taps, 1, 1)  # (dx, dy) -> (dy, dx) on every tap: (B*T, 72, h, w)
+            pair = torch.cat([g_ref.repeat_interleave(T, dim=0), seen], dim=1)  # (B*T, 2C, h, w)
+            offsets = self.offset_predictor(pair)  # (B*T, 72, h, w)
+            per_level.append((frames, offsets if guide is None else offsets + guide))
+        return per_level
+
+    def sampling_stream(self, ref: FrameFeatures, supports: Optional[FrameFeatures], flows=None) -> list[Tensor]:
+        """g_hat on P3..P6, (B, C, h, w) each: each frame resampled by the deformable conv, averaged."""
+        out = []
+        for frames, offsets in self.sampling_offsets(ref, supports, flows):
+            sampled = self.dconv(frames, offsets)  # (B*T, C, h, w)
+            out.append(sampled.unflatten(0, (len(ref), -1)).mean(dim=1))  # SSVD Eq. (3): (B, C, h, w)
+        return out
+
+    def streams(self, ref: FrameFeatures, supports: Optional[FrameFeatures]) -> list[list[Tensor]]:
+        """The maps each head reads: [f_hat, g_hat] (late), [reduce(cat)] (early), [g_hat guided]."""
+        opts = self.ssvd
+        if self.in_still_phase:  # phase 1: the subnets on the FPN maps (the still-image detector)
+            raw = {"motion": LEVELS, "sampling": self.sampling_keys(), "early": LEVELS,
+                   "motion_guided": self.sampling_keys()}
+            return [[ref.maps[k] for k in raw[name]] for name in self.stream_names]
+        flows = self.flows(ref, supports) if self.flownet is not None and supports is not None else None
+        if opts.fusion == "motion_guided":
+            return [self.sampling_stream(ref, supports, flows)]
+        f_hat = self.motion_stream(ref, supports, flows) if opts.motion else None
+        g_hat = self.sampling_stream(ref, supports) if opts.sampling else None
+        if opts.fusion == "early":
+            return [[self.early_reduce(torch.cat([f, g], dim=1)) for f, g in zip(f_hat, g_hat)]]  # (B, C, h, w)
+        return [s for s in (f_hat, g_hat) if s is not None]
+
+
+def build_ssvd(cfg: DetectorConfig, **options) -> SSVD:
+    """SSVD with the options of ``SSVDConfig`` (e.g. ``sampling=False`` for Table II (b))."""
+    return SSVD(cfg, SSVDConfig.for_detector(cfg, **options))
+
+
+# --------------------------------------------------------------------------- Algorithm 2
+def window_supports(num_frames: int, t: int, window: int, num_support: int) -> list[int]:
+    """``num_support`` frames spread uniformly over the buffer t-K..t+K (the reference excluded);
+    all of them when the buffer holds fewer (the first and last K frames of a video)."""
+    candidates = [s for s in range(max(0, t - window), min(num_frames, t + window + 1)) if s != t]
+    if num_support <= 0:
+        return []
+    if not candidates:
+        return [t] * num_support  # a one-frame video is its own support
+    if num_support >= len(candidates):
+        return candidates
+    picks = np.linspace(0, len(candidates) - 1, num_support).round().astype(int)
+    return [candidates[i] for i in picks]
+
+
+@torch.no_grad()
+def detect_video_buffered(model, video, device, window: Optional[int] = None, num_support: Optional[int] = None,
+                          only: Optional[tuple[str, ...]] = None):
+    """SSVD's online inference (Algorithm 2): frames enter a feature buffer one by one; frame t is
+    detected once frame t + K has arrived, from ``num_support`` frames of the buffer t-K..t+K, and
+    frames older than t - K leave it. Each frame's FPN and flow pyramid run once.
+
+    ``only`` keeps the detections of some streams (see ``OneStageDetector.detect``).
+    Returns per-frame detections (on the CPU), the cache (``computed`` counts backbone passes) and seconds.
+    """
+    from minivod.data.vid import load_image
+    from minivod.engine.inference import FeatureCache, _sync, _to_cpu
+
+    opts = model.ssvd if isinstance(model, SSVD) else None
+    K = window if window is not None else (opts.window if opts else 0)
+    k = num_support if num_support is not None else (opts.test_support if opts else 0)
+    model.eval()
+    n = len(video)
+    cache = FeatureCache(model, lambda t: load_image(video.frames[t].image_path), device)
+    results = []
+    _sync(device)
+    start = time.perf_counter()
+    for arrival in range(n + K):
+        if arrival < n:
+            cache.get([arrival])  # the new frame's FPN (and flow pyramid) enter the buffer
+        t = arrival - K
+        if t < 0:
+            continue
+        supports = window_supports(n, t, K, k)
+        dets = model.detect(cache.get([t]), cache.get(supports) if supports else None, only=only)
+        results.append(_to_cpu(dets[0]))
+        cache.drop(set(range(t - K + 1, min(n, arrival + 1))))  # what frame t + 1 still needs
+    _sync(device)
+    return results, cache, time.perf_counter() - start
+
+
+def predict_ssvd(model, video, device):
+    """The ``predict_video`` hook of the SSVD entries: Algorithm 2 with the model's K and supports."""
+    return detect_video_buffered(model, video, device)
+
+
+def prepare_flow(model, data_root, device, out, progress) -> dict:
+    """The ``prepare`` hook: pre-train the flow network on data_small's ground-truth flow.
+
+    The pre-trained weights are written to ``out/flow_pretrained.pt``; when that file is already
+    there (an ablation started from the same pre-training), they are loaded instead of trained.
+    """
+    from .flownet import FlowPairs, flow_epe
+
+    if getattr(model, "flownet", None) is None:
+        return {}
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    mean, std = model.transform.mean, model.transform.std
+
+    def normalise(images):
+        return (images - mean) / std  # (N, 3, H, W), as FrameTransform (data_small frames are not resized)
+
+    path = out / "flow_pretrained.pt"
+    if path.is_file():
+        model.flownet.load_state_dict(torch.load(path, map_location=device, weights_only=True))
+        epe = flow_epe(model.flownet, normalise, FlowPairs(data_root, "val"), model.ssvd.window,
+                       num_pairs=model.ssvd.flow_epe_pairs, device=device)
+        model.flownet.train()
+        return {"flow_loaded_from": str(path), **{f"val_{k}": v for k, v in epe.items()}}
+    result = pretrain_flow(model.flownet, normalise, data_root, device, iters=model.ssvd.flow_pretrain_iters,
+                           window=model.ssvd.window, progress=progress, log_path=out / "flow_pretrain.log",
+                           epe_pairs=model.ssvd.flow_epe_pairs)
+    torch.save(model.flownet.state_dict(), path)
+    return result
