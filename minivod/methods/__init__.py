@@ -17,6 +17,9 @@ from minivod.models.config import DetectorConfig
 
 from .dsfnet import build_dsfnet
 from .selsa import build_selsa
+from .ssvd import TINY_WINDOW as SSVD_WINDOW, build_one_stage, build_ssvd, predict_ssvd, prepare_flow
+from .mst import WINDOW as MST_WINDOW, build_mst
+from .psla_detector import build_psla, predict_video as psla_predict_video, train_key_frames
 
 METHOD_NAMES = ("baseline", "selsa", "dsfnet", "mst", "psla", "ssvd")
 
@@ -81,8 +84,69 @@ METHODS: dict[str, MethodSpec] = {
     "dsfnet_instance": MethodSpec("dsfnet_instance", functools.partial(build_dsfnet, frame_level=False),
                                   train_support=2, test_support=8, test_mode="shuffled"),
     # --- MST entries (issue 6) ---
+    # 2 supports within +-T in training, all frames within +-T at test time (T = MST_WINDOW), the
+    # supports' boxes and track ids for the instance level; ablations: Table III (b)-(f), IV (flow), IX
+    "mst": MethodSpec("mst", build_mst,
+                      train_support=2, train_window=MST_WINDOW, test_support=2 * MST_WINDOW,
+                      test_window=MST_WINDOW, support_targets=True),
+    "mst_frame": MethodSpec("mst_frame",
+                      functools.partial(build_mst, alignment=None, proposal_level=False, instance_level=False),
+                      train_support=2, train_window=MST_WINDOW, test_support=2 * MST_WINDOW,
+                      test_window=MST_WINDOW, support_targets=True),
+    "mst_proposal": MethodSpec("mst_proposal",
+                      functools.partial(build_mst, alignment=None, frame_level=False, instance_level=False),
+                      train_support=2, train_window=MST_WINDOW, test_support=2 * MST_WINDOW,
+                      test_window=MST_WINDOW, support_targets=True),
+    "mst_dalign_frame": MethodSpec("mst_dalign_frame",
+                      functools.partial(build_mst, proposal_level=False, instance_level=False),
+                      train_support=2, train_window=MST_WINDOW, test_support=2 * MST_WINDOW,
+                      test_window=MST_WINDOW, support_targets=True),
+    "mst_dalign_proposal": MethodSpec("mst_dalign_proposal",
+                      functools.partial(build_mst, frame_level=False, instance_level=False),
+                      train_support=2, train_window=MST_WINDOW, test_support=2 * MST_WINDOW,
+                      test_window=MST_WINDOW, support_targets=True),
+    "mst_no_instance": MethodSpec("mst_no_instance", functools.partial(build_mst, instance_level=False),
+                      train_support=2, train_window=MST_WINDOW, test_support=2 * MST_WINDOW,
+                      test_window=MST_WINDOW, support_targets=True),
+    "mst_flow": MethodSpec("mst_flow", functools.partial(build_mst, alignment="flow"),
+                      train_support=2, train_window=MST_WINDOW, test_support=2 * MST_WINDOW,
+                      test_window=MST_WINDOW, support_targets=True),
+    "mst_query_ref": MethodSpec("mst_query_ref", functools.partial(build_mst, query="ref"),
+                      train_support=2, train_window=MST_WINDOW, test_support=2 * MST_WINDOW,
+                      test_window=MST_WINDOW, support_targets=True),
     # --- PSLA entries (issue 7) ---
+    # a non-key frame (the loss) and two key frames before / around it (PSLA Sec. 4.1); the key-frame
+    # schedule at test time (predict_video); variants: Table 2 (a), (b) and the propagations of Tables 3, 5
+    "psla": MethodSpec("psla", build_psla, train_support=2, train_support_fn=train_key_frames, support_targets=True,
+                       predict_video=psla_predict_video),
+    "psla_a": MethodSpec("psla_a", functools.partial(build_psla, rfu=False, quality_net=False), train_support=2,
+                         train_support_fn=train_key_frames, support_targets=True, predict_video=psla_predict_video),
+    "psla_b": MethodSpec("psla_b", functools.partial(build_psla, quality_net=False), train_support=2,
+                         train_support_fn=train_key_frames, support_targets=True, predict_video=psla_predict_video),
+    "psla_dense": MethodSpec("psla_dense", functools.partial(build_psla, propagation="dense"), train_support=2,
+                             train_support_fn=train_key_frames, support_targets=True, predict_video=psla_predict_video),
+    "psla_matchtrans": MethodSpec("psla_matchtrans", functools.partial(build_psla, propagation="matchtrans"),
+                                  train_support=2, train_support_fn=train_key_frames, support_targets=True,
+                                  predict_video=psla_predict_video),
+    "psla_nonlocal": MethodSpec("psla_nonlocal", functools.partial(build_psla, propagation="nonlocal"),
+                                train_support=2, train_support_fn=train_key_frames, support_targets=True,
+                                predict_video=psla_predict_video),
     # --- SSVD entries (issue 8) ---
+    # SSVD Algorithm 1: 2 random supports within +-K; Algorithm 2: 6 of the buffer's +-K frames,
+    # frames arriving one by one (K = 8 on data_small). "ssvd_single" is Table II (a), the
+    # single-frame one-stage detector; "ssvd_motion" / "ssvd_sampling" Table II (b) / (c); the
+    # fusion schemes of Fig. 6: late (ssvd), early (concatenation), motion-guided sampling.
+    "ssvd": MethodSpec("ssvd", build_ssvd, train_support=2, train_window=SSVD_WINDOW, predict_video=predict_ssvd,
+                       prepare=prepare_flow),
+    "ssvd_single": MethodSpec("ssvd_single", build_one_stage),
+    "ssvd_motion": MethodSpec("ssvd_motion", functools.partial(build_ssvd, sampling=False), train_support=2,
+                              train_window=SSVD_WINDOW, predict_video=predict_ssvd, prepare=prepare_flow),
+    "ssvd_sampling": MethodSpec("ssvd_sampling", functools.partial(build_ssvd, motion=False), train_support=2,
+                                train_window=SSVD_WINDOW, predict_video=predict_ssvd),
+    "ssvd_early": MethodSpec("ssvd_early", functools.partial(build_ssvd, fusion="early"), train_support=2,
+                             train_window=SSVD_WINDOW, predict_video=predict_ssvd, prepare=prepare_flow),
+    "ssvd_guided": MethodSpec("ssvd_guided", functools.partial(build_ssvd, fusion="motion_guided"), train_support=2,
+                              train_window=SSVD_WINDOW, predict_video=predict_ssvd, prepare=prepare_flow),
 }
 ABLATIONS = ("selsa_frame_only", "dsfnet_frame", "dsfnet_instance")
 

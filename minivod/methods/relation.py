@@ -213,13 +213,17 @@ class RelationBlock(nn.Module):
 
     def weights(self, x: Tensor, y: Tensor, x_boxes: Tensor, y_boxes: Tensor, mask: Tensor) -> Tensor:
         """S_kl of DSFNet Eq. (5) per head: Tensor[H, N, M], each allowed row sums to 1."""
+        return masked_softmax(self.logits(x, y, x_boxes, y_boxes, mask), mask)  # DSFNet Eq. (5): (H, N, M)
+
+    def logits(self, x: Tensor, y: Tensor, x_boxes: Tensor, y_boxes: Tensor, mask: Tensor) -> Tensor:
+        """z_kl + r_kl per head before the softmax: Tensor[H, N, M] (r only on the pairs ``mask`` allows)."""
         H = self.cfg.num_heads
         q = self.xi(x).unflatten(1, (H, -1)).transpose(0, 1)  # (N, key_dim) -> (H, N, dk)
         k = self.zeta(y).unflatten(1, (H, -1)).transpose(0, 1)  # (M, key_dim) -> (H, M, dk)
         logits = torch.einsum("hnd,hmd->hnm", q, k) / math.sqrt(q.shape[-1])  # z_kl, DSFNet Eq. (6): (H, N, M)
         if self.psi is not None:
             logits = logits + self.geometric_logits(x_boxes, y_boxes, mask).to(logits.dtype)  # z + r, DSFNet Eq. (5)
-        return masked_softmax(logits, mask)  # DSFNet Eq. (5): (H, N, M)
+        return logits  # (H, N, M)
 
     def forward(self, x: Tensor, y: Tensor, x_boxes: Tensor, y_boxes: Tensor, mask: Tensor) -> Tensor:
         """

@@ -1,0 +1,207 @@
+"""MST ablations on data_small val (MST paper, Tables III, IV, VI, VII, IX).
+
+    python benchmarks/bench_mst.py [--iters 3000] [--quick | --videos N] [--parts table3,table4,k,r,query]
+                                   [--k-values 10,15,20,25,30] [--r-values 0.1,0.2,0.3,0.4,0.5]
+                                   [--device cpu]
+
+- Table III: baseline; frame level; proposal level; each with DAlign; DAlign +
+  frame + proposal; all (with the instance level). mAP, slow / medium / fast,
+  clean / degraded, ms/frame.
+- Table IV: DAlign against a small flow-based alignment (``FlowAlign``): the
+  alignment module's parameters and FLOPs on one frame pair of tiny's
+  128 x 15 x 20 maps, the whole model's parameters, and mAP.
+- Tables VI and VII: K (candidate instances) and r (share of support proposals per
+  instance) of the instance level at test time, with ms/frame. They change
+  inference only, so they are measured on the trained ``mst`` model.
+- Table IX: query-all against query-ref in the frame level.
+
+Every variant is trained with the baseline's settings (``TrainConfig.for_preset("tiny")``)
+for ``--iters`` iterations (default 3000, the real budget); at 3000 the shipped
+checkpoints (``minivod/checkpoints/{baseline,mst}_tiny.pt``) are used where they
+exist, other variants are trained into ``runs/mst_bench_<iters>/<variant>``
+(kept, so an interrupted run resumes with the variants already trained). The
+results files are labelled with the budget: ``benchmarks/results/mst.json``
+and ``.md`` at 3000 iterations, ``mst_<iters>it.json`` / ``.md`` otherwise, with
+``_<N>videos`` on a subset of the validation videos (``--quick``: 4; ``--videos N``). FLOPs are counted by
+``torch.utils.flop_counter`` (convolutions and matrix products; the bilinear
+sampling itself is not counted).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import time
+from pathlib import Path
+
+import torch
+
+from minivod.data.vid import VIDDataset
+from minivod.engine.evaluate import CHECKPOINT_DIR, default_data_root, load_model, predict_dataset, score_dataset
+from minivod.engine.train import TrainConfig, resolve_device, train
+from minivod.methods import build_model
+from minivod.models import count_parameters
+
+ROOT = Path(__file__).resolve().parents[1]
+OUT = Path(__file__).parent / "results"
+KEYS = ("mAP", "mAP_slow", "mAP_medium", "mAP_fast", "clean", "degraded")
+TABLE3 = {
+    "(a) baseline": "baseline",
+    "(b) frame level": "mst_frame",
+    "(c) proposal level": "mst_proposal",
+    "(d) DAlign + frame level": "mst_dalign_frame",
+    "(e) DAlign + proposal level": "mst_dalign_proposal",
+    "(f) DAlign + frame + proposal": "mst_no_instance",
+    "(g) all (MST)": "mst",
+}
+
+
+TITLES = {
+    "table3": ("Table III: each level (and DAlign)", ()),
+    "table4": ("Table IV: alignment (module cost on a reference + one support, 128x15x20 maps)",
+               ("params", "align_params", "align_gflops")),
+    "table6_K": ("Table VI: K, candidate instances at test time (r = 20%)", ()),
+    "table7_r": ("Table VII: r, share of support proposals per instance at test time (K = 20)", ()),
+    "table9": ("Table IX: which frames the frame level updates", ()),
+}
+
+
+def checkpoint_for(method: str, iters: int, device: str) -> Path:
+    """The shipped checkpoint at the full budget, else a run of this script (trained if missing)."""
+    shipped = CHECKPOINT_DIR / f"{method}_tiny.pt"
+    if iters == 3000 and shipped.is_file():
+        return shipped
+    out = ROOT / "runs" / f"mst_bench_{iters}" / method
+    if not (out / "model.pt").is_file():
+        print(f"  training {method} for {iters} iterations into {out}", flush=True)
+        start = time.time()
+        resume = (out / "last.pt").is_file()
+        train(method, "tiny", default_data_root(), out, TrainConfig.for_preset("tiny", iters=iters), device=device,
+              resume=resume, progress=False)
+        print(f"  trained {method} in {time.time() - start:.0f} s", flush=True)
+    return out / "model.pt"
+
+
+def measure(model, method, dataset, device, label):
+    per_video, timing = predict_dataset(model, method, dataset, device, progress=False)
+    result, _ = score_dataset(per_video, dataset)
+    row = {k: result[k] for k in KEYS[:4]}
+    row["clean"] = result["mAP_by_tag"].get("clean")
+    row["degraded"] = result["mAP_by_tag"].get("degraded")
+    row["ms_per_frame"] = timing["ms_per_frame"]
+    print(f"  {label:<34} " + "  ".join(f"{k} {row[k]:.3f}" for k in KEYS) + f"  {row['ms_per_frame']:.1f} ms/frame",
+          flush=True)
+    return row
+
+
+def evaluate(method, dataset, device, iters, label):
+    model, _ = load_model(method, checkpoint_for(method, iters, device), device, len(dataset.class_map))
+    row = measure(model, method, dataset, device, label)
+    row["params"] = count_parameters(model)
+    return row
+
+
+def alignment_cost(module: torch.nn.Module, channels=128, h=15, w=20) -> dict:
+    """Parameters and forward FLOPs of an alignment module on a clip of a reference and one support map
+    (both are aligned to the reference: 2 frames)."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    maps = torch.rand(1, 2, channels, h, w)  # (B, T, C, h, w): the reference and one support
+    counter = FlopCounterMode(display=False)
+    with counter, torch.no_grad():
+        module(maps)
+    return {"params": count_parameters(module), "gflops": counter.get_total_flops() / 1e9}
+
+
+def md_table(title, rows, extra=()):
+    head = "| setting | mAP | slow | medium | fast | clean | degraded | ms/frame |" + "".join(f" {e} |" for e in extra)
+    lines = [f"### {title}", "", head, "|" + " --- |" + " ---: |" * (7 + len(extra))]
+    for name, r in rows.items():
+        cells = [f"{r[k]:.3f}" if r.get(k) is not None else "-" for k in KEYS] + [f"{r['ms_per_frame']:.1f}"]
+        cells += [_fmt(r.get(e)) for e in extra]
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def _fmt(v):
+    if v is None:
+        return "-"
+    return f"{v:,}" if isinstance(v, int) else f"{v:.3f}"
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--iters", type=int, default=3000, help="training budget of every variant")
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--quick", action="store_true", help="4 validation videos")
+    parser.add_argument("--videos", type=int, default=None, help="only the first N validation videos")
+    parser.add_argument("--k-values", default="10,15,20,25,30", help="K of Table VI")
+    parser.add_argument("--r-values", default="0.1,0.2,0.3,0.4,0.5", help="r of Table VII")
+    parser.add_argument("--parts", default="table3,table4,k,r,query",
+                        help="comma-separated subset of table3, table4, k, r, query (the alignment modules' "
+                             "parameters and FLOPs are always measured)")
+    args = parser.parse_args()
+    parts = set(args.parts.split(","))
+    device = resolve_device(args.device)
+    val = VIDDataset(default_data_root(), "val")
+    if args.quick or args.videos:
+        val.videos = val.videos[:args.videos or 4]
+    results = {"budget_iters": args.iters, "videos": len(val.videos)}
+    if "table3" in parts:
+        print("Table III")
+        results["table3"] = {label: evaluate(m, val, device, args.iters, label) for label, m in TABLE3.items()}
+    cost = {name: alignment_cost(build_model(method, "tiny", len(val.class_map)).frame_aggregator[0])
+            for name, method in (("DAlign", "mst"), ("FlowAlign", "mst_flow"))}
+    results["alignment_cost"] = cost
+    print("alignment modules:", json.dumps(cost))
+    if "table4" in parts:
+        print("Table IV")
+        rows = {"MST with FlowAlign (Ours-F)": evaluate("mst_flow", val, device, args.iters, "mst_flow"),
+                "MST with DAlign (Ours-D)": evaluate("mst", val, device, args.iters, "mst")}
+        rows["MST with FlowAlign (Ours-F)"].update(align_params=cost["FlowAlign"]["params"],
+                                                   align_gflops=cost["FlowAlign"]["gflops"])
+        rows["MST with DAlign (Ours-D)"].update(align_params=cost["DAlign"]["params"],
+                                                align_gflops=cost["DAlign"]["gflops"])
+        results["table4"] = rows
+    if parts & {"k", "r"}:
+        model, _ = load_model("mst", checkpoint_for("mst", args.iters, device), device, len(val.class_map))
+        if "k" in parts:
+            print("Table VI: K (r = 0.2)")
+            results["table6_K"] = {}
+            for K in (int(k) for k in args.k_values.split(",")):
+                model.instance.top_k, model.instance.ratio = K, 0.2
+                results["table6_K"][f"K = {K}"] = measure(model, "mst", val, device, f"K = {K}")
+        if "r" in parts:
+            print("Table VII: r (K = 20)")
+            results["table7_r"] = {}
+            for r in (float(r) for r in args.r_values.split(",")):
+                model.instance.top_k, model.instance.ratio = 20, r
+                results["table7_r"][f"r = {int(r * 100)}%"] = measure(model, "mst", val, device, f"r = {r}")
+    if "query" in parts:
+        print("Table IX")
+        results["table9"] = {"query-ref": evaluate("mst_query_ref", val, device, args.iters, "query-ref"),
+                             "query-all (MST)": evaluate("mst", val, device, args.iters, "query-all")}
+    results["machine"] = {"platform": platform.platform(), "processor": platform.processor() or platform.machine(),
+                          "torch": torch.__version__, "device": device, "threads": torch.get_num_threads()}
+    OUT.mkdir(parents=True, exist_ok=True)
+    name = "mst" if args.iters == 3000 else f"mst_{args.iters}it"
+    name += f"_{len(val.videos)}videos" if len(val.videos) < 16 else ""
+    path = OUT / f"{name}.json"
+    if path.is_file():  # keep the parts measured by an earlier call of the same budget
+        results = {**json.loads(path.read_text()), **results}
+    path.write_text(json.dumps(results, indent=2) + "\n")
+    md = [md_table(title, results[key], extra) for key, (title, extra) in TITLES.items() if key in results]
+    md.append("### Alignment modules (Table IV, upper part)\n\n| module | parameters | GFLOPs |\n| --- | ---: | ---: |\n"
+              + "".join(f"| {k} | {v['params']:,} | {v['gflops']:.3f} |\n" for k, v in cost.items())
+              + "\nFLOPs of one forward pass on a reference and one support map (128 x 15 x 20), counted by "
+              "torch.utils.flop_counter (convolutions and matrix products; bilinear sampling not counted).\n")
+    text = (f"MST ablations, data_small val ({len(val.videos)} videos), every model trained {args.iters} iterations "
+            f"x 4 clips; {results['machine']['processor']}, torch {results['machine']['torch']}, {device}, "
+            f"{results['machine']['threads']} thread(s)\n\n" + "\n".join(md))
+    (OUT / f"{name}.md").write_text(text)
+    print(text)
+    print(f"wrote {path} and .md")
+
+
+if __name__ == "__main__":
+    main()

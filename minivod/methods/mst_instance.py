@@ -1,0 +1,155 @@
+"""MST's instance-level aggregation (Sec. III-C, Eq. 12): proposals look at their own object only.
+
+The proposal-level step (Eq. 7-11) lets every reference proposal read every
+top-K support proposal, which mixes in other objects and background. The
+instance level repeats the same relation (appearance + geometric similarity,
+``RelationBlock``) but only between proposals of one object instance::
+
+    R'' = N_ins(R', R^si)                                             MST Eq. (12)
+
+so the mask of ``RelationBlock.forward`` is "same clip and same instance":
+
+- **training**: each proposal gets the track id of the ground-truth box it
+  overlaps with IoU >= 0.5 (``assign_instances``; reference proposals against the
+  reference frame's boxes, support proposals against their own frame's boxes);
+  a reference proposal reads the support proposals with its own id.
+- **testing** (no ids): the ``top_k`` reference proposals with the highest
+  objectness are the candidate instances (K = 20 in the paper), and each reads
+  the ``ratio`` (r = 20%) of its clip's support proposals that are most similar
+  to it (mean over heads of the relation logits z + r of Eq. 7).
+
+Reference proposals that are no instance (background in training, outside the
+top K at test time) have no neighbour and pass unchanged (``masked_softmax``
+gives their row zero weight, and the block is residual): the paper's
+"R''_bg copied from R'".
+
+Choices the paper leaves open: "K proposals with the highest objectness from
+R^s" is read as the issue reads it, the K reference proposals of highest
+objectness are the candidates; the reference proposals arrive from the RPN
+sorted by objectness, so the first K rows of each clip are they. The similarity
+that picks the r% is the block's own logits before the softmax. In training the
+ground truth reaches the module through ``targets`` (an ``InstanceTargets``),
+set by ``MSTDetector`` for the duration of one training step.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Optional
+
+import torch
+from torch import Tensor, nn
+from torchvision.ops import box_iou
+
+from minivod.models.roi_heads import RoIContext
+
+from .relation import RelationBlock, RelationConfig, same_clip
+
+
+def assign_instances(boxes: Tensor, frame_of_box: Tensor, gt_boxes: list[Tensor], gt_ids: list[Tensor],
+                     iou_thresh: float = 0.5) -> Tensor:
+    """The instance (track id) of each box: its best-overlapping ground truth of its own frame, if IoU >= thresh.
+
+    Args:
+        boxes (Tensor[N, 4]): (x1, y1, x2, y2) proposals
+        frame_of_box (Tensor[N]): int64 index f of each box's frame into ``gt_boxes`` / ``gt_ids``
+        gt_boxes (list[Tensor[M_f, 4]]): ground-truth boxes of each frame, same pixels as ``boxes``
+        gt_ids (list[Tensor[M_f]]): int64 track ids (>= 0) of those boxes
+    Returns:
+        Tensor[N]: int64 track id, -1 for background (no ground truth with IoU >= ``iou_thresh``)
+    """
+    ids = torch.full((boxes.shape[0],), -1, dtype=torch.int64, device=boxes.device)
+    for f, (gt, gid) in enumerate(zip(gt_boxes, gt_ids)):  # a loop over frames, not over proposals
+        rows = (frame_of_box == f).nonzero().squeeze(1)  # (n_f,)
+        if rows.numel() == 0 or gt.numel() == 0:
+            continue
+        best_iou, best = box_iou(boxes[rows].float(), gt.float()).max(dim=1)  # (n_f, M_f) -> (n_f,)
+        ids[rows] = torch.where(best_iou >= iou_thresh, gid.to(ids)[best], ids[rows])
+    return ids
+
+
+@dataclass
+class InstanceTargets:
+    """The ground truth the instance assignment needs in one training step (boxes in resized-frame pixels).
+
+    ref_boxes, ref_ids: per clip (B), the reference frame's boxes (Tensor[M, 4]) and track ids (Tensor[M])
+    support_boxes, support_ids: per support frame, clip-major (B * (T - 1)), the same
+    """
+
+    ref_boxes: list[Tensor]
+    ref_ids: list[Tensor]
+    support_boxes: list[Tensor]
+    support_ids: list[Tensor]
+
+
+class InstanceAggregator(nn.Module):
+    """Eq. (12) as an RoI aggregator: ``(x (N_ref, D), s (N_sup, D), ctx) -> (N_ref, D)``.
+
+    Args:
+        cfg (RelationConfig): of its relation block (the same similarity as the proposal level)
+        top_k (int): K, candidate instances per reference frame at test time
+        ratio (float): r, the fraction of a clip's support proposals each candidate reads at test time
+        iou_thresh (float): IoU for assigning a proposal to a ground-truth instance in training
+    """
+
+    def __init__(self, cfg: RelationConfig, top_k: int = 20, ratio: float = 0.2, iou_thresh: float = 0.5):
+        super().__init__()
+        self.block = RelationBlock(cfg)
+        self.top_k, self.ratio, self.iou_thresh = top_k, ratio, iou_thresh
+        self.targets: Optional[InstanceTargets] = None  # set by the detector during a training step
+
+    def training_mask(self, ctx: RoIContext, targets: InstanceTargets) -> Tensor:
+        """(N_ref, N_sup) bool: same clip and same ground-truth instance (both foreground)."""
+        ref_ids = assign_instances(ctx.ref_boxes, ctx.ref_clip_index, targets.ref_boxes, targets.ref_ids,
+                                   self.iou_thresh)  # (N_ref,)
+        supports_per_clip = len(targets.support_boxes) // max(len(targets.ref_boxes), 1)
+        support_frame = ctx.support_clip_index * supports_per_clip + ctx.support_frame_index - 1  # (N_sup,)
+        support_ids = assign_instances(ctx.support_boxes, support_frame, targets.support_boxes,
+                                       targets.support_ids, self.iou_thresh)  # (N_sup,)
+        same_instance = (ref_ids[:, None] == support_ids[None, :]) & (ref_ids >= 0)[:, None]  # (N_ref, N_sup)
+        return same_clip(ctx.ref_clip_index, ctx.support_clip_index) & same_instance
+
+    def test_mask(self, x: Tensor, s: Tensor, ctx: RoIContext) -> Tensor:
+        """(N_ref, N_sup) bool: the top-K reference proposals, each with its r% most similar support proposals."""
+        clip = same_clip(ctx.ref_clip_index, ctx.support_clip_index)  # (N_ref, N_sup)
+        first_of_clip = torch.searchsorted(ctx.ref_clip_index, ctx.ref_clip_index)  # rows are sorted by clip
+        rank = torch.arange(x.shape[0], device=x.device) - first_of_clip  # (N_ref,) objectness rank in its frame
+        candidate = rank < self.top_k  # (N_ref,)
+        similarity = self.block.logits(x, s, ctx.ref_boxes, ctx.support_boxes, clip).mean(dim=0)  # (N_ref, N_sup)
+        similarity = similarity.float().masked_fill(~clip, -math.inf)
+        order = similarity.argsort(dim=1, descending=True).argsort(dim=1)  # (N_ref, N_sup): 0 = most similar
+        keep = torch.ceil(self.ratio * clip.sum(dim=1).float())  # (N_ref,) r% of the clip's support proposals
+        return clip & (order < keep[:, None]) & candidate[:, None]
+
+    def mask(self, x: Tensor, s: Tensor, ctx: RoIContext) -> Tensor:
+        """Who reads whom: the training mask when ground truth is set and in training mode, else the test mask."""
+        if self.training and self.targets is not None:
+            return self.training_mask(ctx, self.targets)
+        return self.test_mask(x, s, ctx)
+
+    def forward(self, ref_feats: Tensor, support_feats: Tensor, ctx: RoIContext) -> Tensor:
+        """
+        Args:
+            ref_feats (Tensor[N_ref, D]): reference proposal features R' (after the proposal level)
+            support_feats (Tensor[N_sup, D]): support proposal features R^s
+            ctx (RoIContext): boxes and clip / frame indices of both
+        Returns:
+            Tensor[N_ref, D]: R'' of Eq. (12); rows that are no instance are unchanged
+        """
+        if support_feats.shape[0] == 0:
+            return ref_feats
+        mask = self.mask(ref_feats, support_feats, ctx)  # (N_ref, N_sup)
+        return self.block(ref_feats, support_feats, ctx.ref_boxes, ctx.support_boxes, mask)  # MST Eq. (12)
+
+
+class StackedAggregators(nn.Module):
+    """RoI aggregators applied one after the other at one plug-in point: proposal level, then instance level."""
+
+    def __init__(self, *aggregators: nn.Module):
+        super().__init__()
+        self.stages = nn.ModuleList(aggregators)
+
+    def forward(self, ref_feats: Tensor, support_feats: Tensor, ctx: RoIContext) -> Tensor:
+        for aggregate in self.stages:
+            ref_feats = aggregate(ref_feats, support_feats, ctx)  # (N_ref, D)
+        return ref_feats
