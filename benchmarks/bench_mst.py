@@ -41,6 +41,7 @@ from minivod.engine.evaluate import CHECKPOINT_DIR, default_data_root, load_mode
 from minivod.engine.train import TrainConfig, resolve_device, train
 from minivod.methods import build_model
 from minivod.models import count_parameters
+from tables import md_table
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = Path(__file__).parent / "results"
@@ -111,22 +112,6 @@ def alignment_cost(module: torch.nn.Module, channels=128, h=15, w=20) -> dict:
     with counter, torch.no_grad():
         module(maps)
     return {"params": count_parameters(module), "gflops": counter.get_total_flops() / 1e9}
-
-
-def md_table(title, rows, extra=()):
-    head = "| setting | mAP | slow | medium | fast | clean | degraded | ms/frame |" + "".join(f" {e} |" for e in extra)
-    lines = [f"### {title}", "", head, "|" + " --- |" + " ---: |" * (7 + len(extra))]
-    for name, r in rows.items():
-        cells = [f"{r[k]:.3f}" if r.get(k) is not None else "-" for k in KEYS] + [f"{r['ms_per_frame']:.1f}"]
-        cells += [_fmt(r.get(e)) for e in extra]
-        lines.append(f"| {name} | " + " | ".join(cells) + " |")
-    return "\n".join(lines) + "\n"
-
-
-def _fmt(v):
-    if v is None:
-        return "-"
-    return f"{v:,}" if isinstance(v, int) else f"{v:.3f}"
 
 
 def main():

@@ -24,6 +24,7 @@ Writes benchmarks/results/psla.json and .md.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import platform
@@ -38,6 +39,9 @@ from minivod.data.vid import VIDDataset, load_image
 from minivod.engine.evaluate import default_data_root, load_model, predict_dataset, score_dataset, shipped_checkpoint
 from minivod.methods.psla_detector import key_frames, predict_video
 from minivod.models import count_parameters
+from tables import md_table as _md_table
+
+md_table = functools.partial(_md_table, ms_digits=2)  # PSLA's timings are compared at 0.01 ms
 
 REPO = Path(__file__).resolve().parents[1]
 OUT = Path(__file__).parent / "results"
@@ -211,15 +215,6 @@ def variants(dataset, iters, data_root):
 def print_row(name, r):
     print(f"  {name:<36} " + "  ".join(f"{k} {r[k]:.3f}" for k in KEYS) + f"  {r['ms_per_frame']:.2f} ms/frame",
           flush=True)
-
-
-def md_table(title, rows, extra=()):
-    head = "| setting | mAP | slow | medium | fast | clean | degraded | ms/frame |" + "".join(f" {e} |" for e in extra)
-    lines = [f"### {title}", "", head, "|" + " --- |" + " ---: |" * (7 + len(extra))]
-    for name, r in rows.items():
-        lines.append(f"| {name} | " + " | ".join(f"{r[k]:.3f}" for k in (*KEYS, "clean", "degraded"))
-                     + f" | {r['ms_per_frame']:.2f} |" + "".join(f" {r[e]} |" for e in extra))
-    return "\n".join(lines) + "\n"
 
 
 def main():

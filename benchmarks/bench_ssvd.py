@@ -36,6 +36,7 @@ import torch
 from minivod.data.vid import VIDDataset
 from minivod.engine.evaluate import default_data_root, load_model, predict_dataset, score_dataset, shipped_checkpoint
 from minivod.engine.train import TrainConfig, resolve_device, train
+from tables import md_table
 
 OUT = Path(__file__).parent / "results"
 RUNS = Path(__file__).resolve().parents[1] / "runs"
@@ -85,15 +86,6 @@ def trained(method, iters, data, device, skip_train):
 def show(name, row):
     print(f"  {name:<40} " + "  ".join(f"{k} {row[k]:.3f}" for k in KEYS) + f"  {row['ms_per_frame']:.1f} ms/frame",
           flush=True)
-
-
-def md_table(title, rows, first="setting"):
-    lines = [f"### {title}", "", f"| {first} | mAP | slow | medium | fast | clean | degraded | ms/frame |",
-             "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
-    for name, r in rows.items():
-        lines.append(f"| {name} | " + " | ".join(f"{r[k]:.3f}" for k in (*KEYS, "clean", "degraded"))
-                     + f" | {r['ms_per_frame']:.1f} |")
-    return "\n".join(lines) + "\n"
 
 
 def main():

@@ -98,7 +98,8 @@ def plot(rows: dict, path=None):
     ax2.set_xticks([g + 0.4 - width / 2 for g in range(3)], ["slow", "medium", "fast"])
     ax2.set_ylabel("mAP")
     ax2.set_title("AP by motion speed")
-    ax2.legend(fontsize=8)
+    ax2.set_ylim(0, 1.3)  # room for the legend above the bars
+    ax2.legend(fontsize=7, ncol=4, loc="upper center")
     fig.tight_layout()
     if path is not None:
         fig.savefig(path, dpi=90)
