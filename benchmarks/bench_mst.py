@@ -1,6 +1,6 @@
 """MST ablations on data_small val (MST paper, Tables III, IV, VI, VII, IX).
 
-    python benchmarks/bench_mst.py [--iters 3000] [--quick | --videos N] [--parts table3,table4,k,r,query]
+    python benchmarks/bench_mst.py [--iters 3000] [--quick | --videos N] [--parts table3,table4,k,r,query,selection]
                                    [--k-values 10,15,20,25,30] [--r-values 0.1,0.2,0.3,0.4,0.5]
                                    [--device cpu]
 
@@ -14,6 +14,9 @@
   instance) of the instance level at test time, with ms/frame. They change
   inference only, so they are measured on the trained ``mst`` model.
 - Table IX: query-all against query-ref in the frame level.
+- Not in the paper (``selection``): the instance level trained with its test-time
+  selection (``mst_test_selection``) against Eq. 12's ground-truth assignment, a
+  test of the train/test mismatch notebook 04 describes.
 
 Every variant is trained with the baseline's settings (``TrainConfig.for_preset("tiny")``)
 for ``--iters`` iterations (default 3000, the real budget); at 3000 the shipped
@@ -64,6 +67,7 @@ TITLES = {
     "table6_K": ("Table VI: K, candidate instances at test time (r = 20%)", ()),
     "table7_r": ("Table VII: r, share of support proposals per instance at test time (K = 20)", ()),
     "table9": ("Table IX: which frames the frame level updates", ()),
+    "selection": ("Not in the paper: how the instance level selects in training", ()),
 }
 
 
@@ -122,9 +126,9 @@ def main():
     parser.add_argument("--videos", type=int, default=None, help="only the first N validation videos")
     parser.add_argument("--k-values", default="10,15,20,25,30", help="K of Table VI")
     parser.add_argument("--r-values", default="0.1,0.2,0.3,0.4,0.5", help="r of Table VII")
-    parser.add_argument("--parts", default="table3,table4,k,r,query",
-                        help="comma-separated subset of table3, table4, k, r, query (the alignment modules' "
-                             "parameters and FLOPs are always measured)")
+    parser.add_argument("--parts", default="table3,table4,k,r,query,selection",
+                        help="comma-separated subset of table3, table4, k, r, query, selection (the alignment "
+                             "modules' parameters and FLOPs are always measured)")
     args = parser.parse_args()
     parts = set(args.parts.split(","))
     device = resolve_device(args.device)
@@ -166,6 +170,12 @@ def main():
         print("Table IX")
         results["table9"] = {"query-ref": evaluate("mst_query_ref", val, device, args.iters, "query-ref"),
                              "query-all (MST)": evaluate("mst", val, device, args.iters, "query-all")}
+    if "selection" in parts:
+        print("Instance-level selection in training")
+        results["selection"] = {
+            "ground-truth instances (Eq. 12, MST)": evaluate("mst", val, device, args.iters, "ground truth"),
+            "test-time selection (top-K, r%)": evaluate("mst_test_selection", val, device, args.iters,
+                                                        "test-time selection")}
     results["machine"] = {"platform": platform.platform(), "processor": platform.processor() or platform.machine(),
                           "torch": torch.__version__, "device": device, "threads": torch.get_num_threads()}
     OUT.mkdir(parents=True, exist_ok=True)

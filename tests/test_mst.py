@@ -291,3 +291,20 @@ def test_window_inference_runs_each_backbone_once(tmp_path):
     frames = (load_image(f.image_path) for f in video.frames)
     online, cache, _ = detect_video_online(model, frames, "cpu", radius=spec.test_window)
     assert len(online) == 8 and cache.computed == 8 and math.isfinite(float(online[-1]["scores"].sum()))
+
+
+def test_instance_test_selection_in_training_ignores_the_ground_truth():
+    """``train_selection="test"``: in training the mask is the test-time one, whatever the ground truth says."""
+    torch.manual_seed(0)
+    ctx, targets = instance_case()
+    paper = InstanceAggregator(RelationConfig(16, num_heads=2), top_k=1, ratio=0.5).train()
+    experiment = InstanceAggregator(RelationConfig(16, num_heads=2), top_k=1, ratio=0.5,
+                                    train_selection="test").train()
+    experiment.load_state_dict(paper.state_dict())
+    x, s = torch.randn(3, 16), torch.randn(4, 16)
+    paper.targets = experiment.targets = targets
+    assert torch.equal(paper.mask(x, s, ctx), paper.training_mask(ctx, targets))
+    assert torch.equal(experiment.mask(x, s, ctx), experiment.test_mask(x, s, ctx))
+    assert not torch.equal(experiment.mask(x, s, ctx), paper.mask(x, s, ctx))
+    with pytest.raises(ValueError):
+        InstanceAggregator(RelationConfig(16, num_heads=2), train_selection="nearest")

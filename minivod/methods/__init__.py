@@ -114,6 +114,11 @@ METHODS: dict[str, MethodSpec] = {
     "mst_query_ref": MethodSpec("mst_query_ref", functools.partial(build_mst, query="ref"),
                       train_support=2, train_window=MST_WINDOW, test_support=2 * MST_WINDOW,
                       test_window=MST_WINDOW, support_targets=True),
+    # not in the paper: the instance level trained with its test-time selection (train/test mismatch)
+    "mst_test_selection": MethodSpec("mst_test_selection",
+                      functools.partial(build_mst, instance_train_selection="test"),
+                      train_support=2, train_window=MST_WINDOW, test_support=2 * MST_WINDOW,
+                      test_window=MST_WINDOW, support_targets=True),
     # --- PSLA entries (issue 7) ---
     # a non-key frame (the loss) and two key frames before / around it (PSLA Sec. 4.1); the key-frame
     # schedule at test time (predict_video); variants: Table 2 (a), (b) and the propagations of Tables 3, 5

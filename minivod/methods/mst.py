@@ -70,6 +70,8 @@ class MSTConfig:
         support proposals" of Eq. 7-11; None: the detector's ``num_support_rois``)
     top_k, ratio: K and r of the instance level at test time (Tables VI, VII)
     instance_iou: IoU for assigning proposals to instances in training
+    instance_train_selection: "ground_truth" (the paper) or "test": the instance level selects in
+        training as at test time (``InstanceAggregator``; the ``mst_test_selection`` experiment)
     """
 
     alignment: Optional[str] = "dalign"
@@ -86,6 +88,7 @@ class MSTConfig:
     top_k: int = 20
     ratio: float = 0.2
     instance_iou: float = 0.5
+    instance_train_selection: str = "ground_truth"
 
     def __post_init__(self):
         if self.alignment not in (None, "dalign", "flow"):
@@ -119,7 +122,8 @@ class MSTDetector(VODetector):
             aggregators = [RelationAggregator(c, include_reference=False) for c in relation]
         self.instance = None
         if mst.instance_level:  # Eq. (12): after the last proposal-level layer
-            self.instance = InstanceAggregator(relation[-1], mst.top_k, mst.ratio, mst.instance_iou)
+            self.instance = InstanceAggregator(relation[-1], mst.top_k, mst.ratio, mst.instance_iou,
+                                                mst.instance_train_selection)
             aggregators[-1] = StackedAggregators(aggregators[-1], self.instance)
         self.roi_aggregators = nn.ModuleList(aggregators)
 

@@ -90,12 +90,19 @@ class InstanceAggregator(nn.Module):
         top_k (int): K, candidate instances per reference frame at test time
         ratio (float): r, the fraction of a clip's support proposals each candidate reads at test time
         iou_thresh (float): IoU for assigning a proposal to a ground-truth instance in training
+        train_selection (str): who reads whom in training: ``"ground_truth"`` (the paper, Eq. 12's
+            IoU assignment) or ``"test"`` (the test-time selection in training too: top-K candidates,
+            r% most similar supports; not in the paper, an experiment on the train/test mismatch)
     """
 
-    def __init__(self, cfg: RelationConfig, top_k: int = 20, ratio: float = 0.2, iou_thresh: float = 0.5):
+    def __init__(self, cfg: RelationConfig, top_k: int = 20, ratio: float = 0.2, iou_thresh: float = 0.5,
+                 train_selection: str = "ground_truth"):
         super().__init__()
+        if train_selection not in ("ground_truth", "test"):
+            raise ValueError(f"train_selection must be 'ground_truth' or 'test', got {train_selection!r}")
         self.block = RelationBlock(cfg)
         self.top_k, self.ratio, self.iou_thresh = top_k, ratio, iou_thresh
+        self.train_selection = train_selection
         self.targets: Optional[InstanceTargets] = None  # set by the detector during a training step
 
     def training_mask(self, ctx: RoIContext, targets: InstanceTargets) -> Tensor:
@@ -122,8 +129,9 @@ class InstanceAggregator(nn.Module):
         return clip & (order < keep[:, None]) & candidate[:, None]
 
     def mask(self, x: Tensor, s: Tensor, ctx: RoIContext) -> Tensor:
-        """Who reads whom: the training mask when ground truth is set and in training mode, else the test mask."""
-        if self.training and self.targets is not None:
+        """Who reads whom: the training mask when ground truth is set and in training mode (and
+        ``train_selection`` is the paper's), else the test mask."""
+        if self.training and self.targets is not None and self.train_selection == "ground_truth":
             return self.training_mask(ctx, self.targets)
         return self.test_mask(x, s, ctx)
 
