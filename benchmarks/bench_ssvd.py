@@ -1,6 +1,7 @@
 """SSVD ablations on data_small val.
 
     python benchmarks/bench_ssvd.py [--iters 3000] [--device cpu] [--quick] [--skip-train]
+                                  [--only table2,fusion,table5,flow,frames]
 
 - SSVD Table II: the single-frame one-stage detector, the motion stream, the
   sampling stream, both (late fusion), by slow / medium / fast (and clean /
@@ -9,7 +10,12 @@
   ``runs/ssvd_bench_<iters>/<method>``; a finished run is reused. The variants
   with a flow network start from the shipped SSVD's pre-trained one
   (``runs/ssvd_tiny/flow_pretrained.pt``, when present) rather than repeating
-  the pre-training.
+  the pre-training. Each multi-frame variant is also scored with no support
+  frame (the same weights on the reference alone), to separate what the
+  supports add from what the training did.
+- The single-frame detector trained three times as long (``frames``: as many
+  frames through the FPN as SSVD's 3-frame training clips), a check of whether
+  SSVD's gain without supports is only more training.
 - SSVD Fig. 6: late fusion (NMS 0.45), early fusion (concatenation),
   motion-guided sampling, at the same budget.
 - SSVD Table V: mAP and ms/frame against the number of support frames at test
@@ -34,7 +40,7 @@ from pathlib import Path
 import torch
 
 from minivod.data.vid import VIDDataset
-from minivod.engine.evaluate import default_data_root, load_model, predict_dataset, score_dataset, shipped_checkpoint
+from minivod.engine.evaluate import CHECKPOINT_DIR, default_data_root, load_model, predict_dataset, score_dataset, shipped_checkpoint
 from minivod.engine.train import TrainConfig, resolve_device, train
 from tables import md_table
 
@@ -69,8 +75,11 @@ def score(model, method, dataset, device, predict=None):
 
 
 def trained(method, iters, data, device, skip_train):
-    """The model of ``method`` trained for ``iters`` (trained now unless its run has finished)."""
+    """The model of ``method`` trained for ``iters``: the shipped checkpoint at 3000 iterations when there is
+    one (made by the same command), else a run of this script (trained now unless it has finished)."""
     out = RUNS / f"ssvd_bench_{iters}" / method
+    if iters == 3000 and (CHECKPOINT_DIR / f"{method}_tiny.pt").is_file():
+        return load_model(method, CHECKPOINT_DIR / f"{method}_tiny.pt", device)[0], out
     if not (out / "model.pt").is_file():
         if skip_train:
             return None, out
@@ -81,6 +90,13 @@ def trained(method, iters, data, device, skip_train):
         train(method, "tiny", data, out, TrainConfig.for_preset("tiny", iters=iters), device=device, progress=False)
         print(f"  trained {method} ({iters} iterations) in {time.time() - start:.0f} s", flush=True)
     return load_model(method, out / "model.pt", device)[0], out
+
+
+def no_supports(model, video, device):
+    """Algorithm 2 with no support frame: the reference frame through the streams' heads alone."""
+    from minivod.methods.ssvd import detect_video_buffered
+
+    return detect_video_buffered(model, video, device, window=model.ssvd.window, num_support=0)
 
 
 def show(name, row):
@@ -97,14 +113,14 @@ def main():
     parser.add_argument("--device", default="auto")
     parser.add_argument("--quick", action="store_true", help="4 validation videos, fewer sweep points")
     parser.add_argument("--skip-train", action="store_true", help="only the variants already trained")
-    parser.add_argument("--only", default="", help="comma-separated parts: table2,fusion,table5,flow")
+    parser.add_argument("--only", default="", help="comma-separated parts: table2,fusion,table5,flow,frames")
     args = parser.parse_args()
     device = resolve_device(args.device)
     data = default_data_root()
     val = VIDDataset(data, "val")
     if args.quick:
         val.videos = val.videos[:4]
-    parts = set(args.only.split(",")) if args.only else {"table2", "fusion", "table5", "flow"}
+    parts = set(args.only.split(",")) if args.only else {"table2", "fusion", "table5", "flow", "frames"}
     results = {"budget_iters": args.iters, "videos": len(val.videos)}
 
     models = {}
@@ -123,7 +139,19 @@ def main():
                 continue
             rows[name] = score(models[method], method, val, device)
             show(name, rows[name])
+        if part == "table2":  # the same weights on the reference frame alone: what the supports add
+            for name, method in table.items():
+                if method != "ssvd_single" and models.get(method) is not None:
+                    rows[f"{name}, 0 support frames"] = score(models[method], method, val, device, no_supports)
+                    show(f"{name}, 0 support frames", rows[f"{name}, 0 support frames"])
         results[part] = rows
+    if "frames" in parts:  # the single-frame detector with as many frames through it as SSVD's training
+        iters = 3 * args.iters
+        print(f"ssvd_single trained {iters} iterations (SSVD's clips are 3 frames)")
+        single, _ = trained("ssvd_single", iters, data, device, args.skip_train)
+        if single is not None:
+            results["frames"] = {f"(a) single frame, {iters} iterations": score(single, "ssvd_single", val, device)}
+            show(f"single frame, {iters} iterations", results["frames"][f"(a) single frame, {iters} iterations"])
 
     if "table5" in parts:  # the shipped checkpoint: same weights, more or fewer support frames
         print("SSVD Table V: support frames at test time (shipped ssvd checkpoint)")
@@ -170,6 +198,9 @@ def main():
         budget += " (REDUCED budget; the shipped checkpoints have 3000)"
     if "table2" in results:
         text += md_table(f"SSVD Table II, each variant trained {budget}", results["table2"]) + "\n"
+    if "frames" in results:
+        text += md_table(f"The single-frame detector trained {3 * results['budget_iters']} iterations (as many "
+                         "frames through the FPN as SSVD's 3-frame clips)", results["frames"]) + "\n"
     if "fusion" in results:
         text += md_table(f"SSVD Fig. 6 fusion schemes, trained {budget}", results["fusion"]) + "\n"
     if "table5" in results:
