@@ -100,9 +100,19 @@ def measure(model, method, dataset, device, label):
 
 
 def evaluate(method, dataset, device, iters, label):
-    model, _ = load_model(method, checkpoint_for(method, iters, device), device, len(dataset.class_map))
+    """The row of a trained variant, measured once per (checkpoint, videos) and kept next to the run
+    (``runs/mst_bench_<iters>/<method>/eval_<videos>videos.json``): the same model is in several tables."""
+    checkpoint = checkpoint_for(method, iters, device)
+    cache = ROOT / "runs" / f"mst_bench_{iters}" / method / f"eval_{len(dataset.videos)}videos.json"
+    if cache.is_file() and json.loads(cache.read_text()).get("checkpoint_mtime") == checkpoint.stat().st_mtime:
+        row = json.loads(cache.read_text())["row"]
+        print(f"  {label:<34} " + "  ".join(f"{k} {row[k]:.3f}" for k in KEYS) + "  (measured earlier)", flush=True)
+        return row
+    model, _ = load_model(method, checkpoint, device, len(dataset.class_map))
     row = measure(model, method, dataset, device, label)
     row["params"] = count_parameters(model)
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    cache.write_text(json.dumps({"checkpoint_mtime": checkpoint.stat().st_mtime, "row": row}, indent=1))
     return row
 
 
