@@ -1,7 +1,7 @@
 """SSVD ablations on data_small val.
 
     python benchmarks/bench_ssvd.py [--iters 3000] [--device cpu] [--quick] [--skip-train]
-                                  [--only table2,fusion,table5,flow,frames]
+                                  [--only table2,fusion,table5,flow,controls]
 
 - SSVD Table II: the single-frame one-stage detector, the motion stream, the
   sampling stream, both (late fusion), by slow / medium / fast (and clean /
@@ -13,9 +13,10 @@
   the pre-training. Each multi-frame variant is also scored with no support
   frame (the same weights on the reference alone), to separate what the
   supports add from what the training did.
-- The single-frame detector trained three times as long (``frames``: as many
-  frames through the FPN as SSVD's 3-frame training clips), a check of whether
-  SSVD's gain without supports is only more training.
+- Controls, not in the paper (``controls``): the single-frame detector with two
+  late-fused heads on the same maps (``ssvd_single_2heads``: SSVD with no support
+  frame anywhere), and trained three times as long (as many frames through the
+  FPN as SSVD's 3-frame clips): is SSVD's gain without supports its training?
 - SSVD Fig. 6: late fusion (NMS 0.45), early fusion (concatenation),
   motion-guided sampling, at the same budget.
 - SSVD Table V: mAP and ms/frame against the number of support frames at test
@@ -113,14 +114,14 @@ def main():
     parser.add_argument("--device", default="auto")
     parser.add_argument("--quick", action="store_true", help="4 validation videos, fewer sweep points")
     parser.add_argument("--skip-train", action="store_true", help="only the variants already trained")
-    parser.add_argument("--only", default="", help="comma-separated parts: table2,fusion,table5,flow,frames")
+    parser.add_argument("--only", default="", help="comma-separated parts: table2,fusion,table5,flow,controls")
     args = parser.parse_args()
     device = resolve_device(args.device)
     data = default_data_root()
     val = VIDDataset(data, "val")
     if args.quick:
         val.videos = val.videos[:4]
-    parts = set(args.only.split(",")) if args.only else {"table2", "fusion", "table5", "flow", "frames"}
+    parts = set(args.only.split(",")) if args.only else {"table2", "fusion", "table5", "flow", "controls"}
     results = {"budget_iters": args.iters, "videos": len(val.videos)}
 
     models = {}
@@ -144,14 +145,24 @@ def main():
                 if method != "ssvd_single" and models.get(method) is not None:
                     rows[f"{name}, 0 support frames"] = score(models[method], method, val, device, no_supports)
                     show(f"{name}, 0 support frames", rows[f"{name}, 0 support frames"])
+            if models.get("ssvd") is not None:  # one head of the jointly trained SSVD, on the reference alone
+                for stream in models["ssvd"].stream_names:
+                    def one_head(m, video, dev, stream=stream):
+                        return detect_video_buffered(m, video, dev, window=m.ssvd.window, num_support=0,
+                                                     only=(stream,))
+                    label = f"(d) SSVD's {stream} head only, 0 support frames"
+                    rows[label] = score(models["ssvd"], "ssvd", val, device, one_head)
+                    show(label, rows[label])
         results[part] = rows
-    if "frames" in parts:  # the single-frame detector with as many frames through it as SSVD's training
-        iters = 3 * args.iters
-        print(f"ssvd_single trained {iters} iterations (SSVD's clips are 3 frames)")
-        single, _ = trained("ssvd_single", iters, data, device, args.skip_train)
-        if single is not None:
-            results["frames"] = {f"(a) single frame, {iters} iterations": score(single, "ssvd_single", val, device)}
-            show(f"single frame, {iters} iterations", results["frames"][f"(a) single frame, {iters} iterations"])
+    if "controls" in parts:  # is SSVD's gain without supports only its training? (not in the paper)
+        print("Controls: single-frame detectors trained like SSVD, no support frame anywhere")
+        results["controls"] = {}
+        for name, method, iters in (("(a) single frame, two late-fused heads", "ssvd_single_2heads", args.iters),
+                                    (f"(a) single frame, {3 * args.iters} iterations", "ssvd_single", 3 * args.iters)):
+            model, _ = trained(method, iters, data, device, args.skip_train)
+            if model is not None:
+                results["controls"][name] = score(model, method, val, device)
+                show(name, results["controls"][name])
 
     if "table5" in parts:  # the shipped checkpoint: same weights, more or fewer support frames
         print("SSVD Table V: support frames at test time (shipped ssvd checkpoint)")
@@ -198,9 +209,9 @@ def main():
         budget += " (REDUCED budget; the shipped checkpoints have 3000)"
     if "table2" in results:
         text += md_table(f"SSVD Table II, each variant trained {budget}", results["table2"]) + "\n"
-    if "frames" in results:
-        text += md_table(f"The single-frame detector trained {3 * results['budget_iters']} iterations (as many "
-                         "frames through the FPN as SSVD's 3-frame clips)", results["frames"]) + "\n"
+    if "controls" in results:
+        text += md_table("Controls (not in the paper): single-frame detectors trained like SSVD, no support frame",
+                         results["controls"]) + "\n"
     if "fusion" in results:
         text += md_table(f"SSVD Fig. 6 fusion schemes, trained {budget}", results["fusion"]) + "\n"
     if "table5" in results:

@@ -309,3 +309,26 @@ def test_flow_pretraining_hook_trains_saves_and_reuses(tmp_path):
     assert "flow_loaded_from" in again and again["val_epe"] == pytest.approx(first["val_epe"])
     assert all(torch.equal(a, b) for a, b in zip(model.flownet.parameters(), other.flownet.parameters()))
     assert prepare_flow(build_ssvd(preset("tiny", 8), motion=False), root, "cpu", tmp_path / "x", False) == {}
+
+
+def test_two_head_single_frame_control():
+    """``ssvd_single_2heads``: two heads on the same single-frame maps, each with its own loss; one head kept
+    alone gives what that head sees, and the two meet in one NMS like SSVD's streams."""
+    torch.manual_seed(0)
+    model = METHODS["ssvd_single_2heads"].build(preset("tiny", 8))
+    assert len(model.heads) == 2 and model.stream_names == ("head0", "head1")
+    images, targets = clips_with_boxes(B=2, T=1, height=120, width=160)
+    losses = model(images, targets)
+    assert set(losses) == {"classification_head0", "bbox_regression_head0",
+                           "classification_head1", "bbox_regression_head1"}
+    model.eval()
+    with torch.no_grad():
+        ref = model.frame_features(images[:, 0])
+        streams = model.streams(ref, None)
+        assert all(a is b for a, b in zip(streams[0], streams[1]))  # the same maps for both heads
+        one = model.detect(ref, only=("head0",))
+        both = model.detect(ref)
+        single = build_one_stage(preset("tiny", 8))
+        single.load_state_dict({k: v for k, v in model.state_dict().items() if not k.startswith("heads.1.")})
+        torch.testing.assert_close(single.eval().detect(ref)[0]["scores"], one[0]["scores"])
+    assert all(len(b["boxes"]) >= 1 for b in both)

@@ -144,6 +144,8 @@ METHODS: dict[str, MethodSpec] = {
     "ssvd": MethodSpec("ssvd", build_ssvd, train_support=2, train_window=SSVD_WINDOW, predict_video=predict_ssvd,
                        prepare=prepare_flow),
     "ssvd_single": MethodSpec("ssvd_single", build_one_stage),
+    # a control, not in the paper: two late-fused heads on the single frame (SSVD with no support frame)
+    "ssvd_single_2heads": MethodSpec("ssvd_single_2heads", functools.partial(build_one_stage, heads=2)),
     "ssvd_motion": MethodSpec("ssvd_motion", functools.partial(build_ssvd, sampling=False), train_support=2,
                               train_window=SSVD_WINDOW, predict_video=predict_ssvd, prepare=prepare_flow),
     "ssvd_sampling": MethodSpec("ssvd_sampling", functools.partial(build_ssvd, motion=False), train_support=2,

@@ -213,8 +213,9 @@ class OneStageDetector(VideoDetectorBase):
 
     # --- the plug-in point -------------------------------------------------------------
     def streams(self, ref: FrameFeatures, supports: Optional[FrameFeatures]) -> list[list[Tensor]]:
-        """P3..P6 maps for each head: here one stream, the reference frames' own maps (B, C, h_l, w_l)."""
-        return [[ref.maps[k] for k in LEVELS]]
+        """P3..P6 maps for each head: here the reference frames' own maps (B, C, h_l, w_l), the same for
+        every head (one head, unless built with more as a control)."""
+        return [[ref.maps[k] for k in LEVELS]] * len(self.heads)
 
     # --- detection and training ------------------------------------------------------
     def detect(self, ref: FrameFeatures, supports: Optional[FrameFeatures] = None,
@@ -263,6 +264,14 @@ class OneStageDetector(VideoDetectorBase):
         return self.anchor_generator(ImageList(levels[0], list(image_sizes)), levels)
 
 
-def build_one_stage(cfg: DetectorConfig) -> OneStageDetector:
-    """The single-frame one-stage detector (SSVD Table II (a))."""
-    return OneStageDetector(cfg)
+def build_one_stage(cfg: DetectorConfig, heads: int = 1) -> OneStageDetector:
+    """The single-frame one-stage detector (SSVD Table II (a)).
+
+    ``heads = 2`` is a control that is not in the paper: two dense heads on the same single-frame maps,
+    late-fused like SSVD's two streams, trained with both losses (``ssvd_single_2heads``): SSVD
+    without any support frame.
+    """
+    model = OneStageDetector(cfg, num_streams=heads)
+    if heads > 1:
+        model.stream_names = tuple(f"head{i}" for i in range(heads))
+    return model
