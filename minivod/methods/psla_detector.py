@@ -80,7 +80,10 @@ class PSLAConfig:
     reduce_dim: first 1x1 conv of Update / Quality Net (None: 256, or 64 for tiny)
     transform_dim: bottleneck width of the Transform Net (None: 256, or 32 for tiny)
     low_stages: tiny backbone: stages (after the stem) that form N_l
-    rfcn_k: the k x k position-sensitive grid (None: ``cfg.roi_output_size``, 7)
+    rfcn_k: the k x k position-sensitive grid (None: 3 for the tiny backbone, whose objects span about
+        three cells of its stride-8 maps, so a 7 x 7 grid splits each cell into several bins that read
+        different score maps at nearly the same place (0.510 mAP against 0.613 with k = 3 on data_small
+        val); ``cfg.roi_output_size``, 7 as in R-FCN and PSLA, otherwise)
     rfcn_hidden: a 1x1 conv + ReLU before R-FCN's score maps (None: 256 for tiny, whose 128-channel
         maps would otherwise feed the score maps directly; none for ResNet-101, whose RoI maps are
         already the 1x1 reduction ``conv_new_1``)
@@ -190,7 +193,7 @@ class PSLADetector(VideoDetectorBase):
         self.transform = FrameTransform(cfg.min_size, cfg.max_size, cfg.image_mean, cfg.image_std, cfg.size_divisible)
         self.backbone = build_backbone(cfg)
         self.rpn = build_rpn(cfg, self.backbone.rpn_channels)
-        self.roi_heads = build_rfcn_heads(cfg, self.backbone.roi_channels, self.opts.rfcn_k,
+        self.roi_heads = build_rfcn_heads(cfg, self.backbone.roi_channels, self.opts.rfcn_k or (3 if tiny else None),
                                           self.opts.rfcn_hidden or (256 if tiny else None))
         C = self.backbone.out_channels
         embed = self.opts.embed_dim or (64 if tiny else 256)
