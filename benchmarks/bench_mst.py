@@ -99,9 +99,21 @@ def measure(model, method, dataset, device, label):
     return row
 
 
+SKIP_TRAIN = False  # --skip-train: rows of variants not trained yet are left out (None)
+
+
+def is_trained(method: str, iters: int) -> bool:
+    return ((iters == 3000 and (CHECKPOINT_DIR / f"{method}_tiny.pt").is_file())
+            or (ROOT / "runs" / f"mst_bench_{iters}" / method / "model.pt").is_file())
+
+
 def evaluate(method, dataset, device, iters, label):
     """The row of a trained variant, measured once per (checkpoint, videos) and kept next to the run
-    (``runs/mst_bench_<iters>/<method>/eval_<videos>videos.json``): the same model is in several tables."""
+    (``runs/mst_bench_<iters>/<method>/eval_<videos>videos.json``): the same model is in several tables.
+    None when the variant is not trained and ``--skip-train`` is given."""
+    if SKIP_TRAIN and not is_trained(method, iters):
+        print(f"  {label:<34} not trained yet (--skip-train)", flush=True)
+        return None
     checkpoint = checkpoint_for(method, iters, device)
     cache = ROOT / "runs" / f"mst_bench_{iters}" / method / f"eval_{len(dataset.videos)}videos.json"
     if cache.is_file() and json.loads(cache.read_text()).get("checkpoint_mtime") == checkpoint.stat().st_mtime:
@@ -114,6 +126,15 @@ def evaluate(method, dataset, device, iters, label):
     cache.parent.mkdir(parents=True, exist_ok=True)
     cache.write_text(json.dumps({"checkpoint_mtime": checkpoint.stat().st_mtime, "row": row}, indent=1))
     return row
+
+
+MISSING: list[str] = []  # rows left out by --skip-train
+
+
+def present(rows: dict) -> dict:
+    """The rows that were measured (without ``--skip-train``'s None rows, which go to ``MISSING``)."""
+    MISSING.extend(label for label, row in rows.items() if row is None and label not in MISSING)
+    return {label: row for label, row in rows.items() if row is not None}
 
 
 def alignment_cost(module: torch.nn.Module, channels=128, h=15, w=20) -> dict:
@@ -139,7 +160,11 @@ def main():
     parser.add_argument("--parts", default="table3,table4,k,r,query,selection",
                         help="comma-separated subset of table3, table4, k, r, query, selection (the alignment "
                              "modules' parameters and FLOPs are always measured)")
+    parser.add_argument("--skip-train", action="store_true",
+                        help="leave out the rows of variants that are not trained yet instead of training them")
     args = parser.parse_args()
+    global SKIP_TRAIN
+    SKIP_TRAIN = args.skip_train
     parts = set(args.parts.split(","))
     device = resolve_device(args.device)
     val = VIDDataset(default_data_root(), "val")
@@ -148,7 +173,7 @@ def main():
     results = {"budget_iters": args.iters, "videos": len(val.videos)}
     if "table3" in parts:
         print("Table III")
-        results["table3"] = {label: evaluate(m, val, device, args.iters, label) for label, m in TABLE3.items()}
+        results["table3"] = present({label: evaluate(m, val, device, args.iters, label) for label, m in TABLE3.items()})
     cost = {name: alignment_cost(build_model(method, "tiny", len(val.class_map)).frame_aggregator[0])
             for name, method in (("DAlign", "mst"), ("FlowAlign", "mst_flow"))}
     results["alignment_cost"] = cost
@@ -157,11 +182,11 @@ def main():
         print("Table IV")
         rows = {"MST with FlowAlign (Ours-F)": evaluate("mst_flow", val, device, args.iters, "mst_flow"),
                 "MST with DAlign (Ours-D)": evaluate("mst", val, device, args.iters, "mst")}
-        rows["MST with FlowAlign (Ours-F)"].update(align_params=cost["FlowAlign"]["params"],
-                                                   align_gflops=cost["FlowAlign"]["gflops"])
-        rows["MST with DAlign (Ours-D)"].update(align_params=cost["DAlign"]["params"],
-                                                align_gflops=cost["DAlign"]["gflops"])
-        results["table4"] = rows
+        for name, module in (("MST with FlowAlign (Ours-F)", "FlowAlign"), ("MST with DAlign (Ours-D)", "DAlign")):
+            if rows[name] is not None:
+                rows[name] = {**rows[name], "align_params": cost[module]["params"],
+                              "align_gflops": cost[module]["gflops"]}
+        results["table4"] = present(rows)
     if parts & {"k", "r"}:
         model, _ = load_model("mst", checkpoint_for("mst", args.iters, device), device, len(val.class_map))
         if "k" in parts:
@@ -178,14 +203,15 @@ def main():
                 results["table7_r"][f"r = {int(r * 100)}%"] = measure(model, "mst", val, device, f"r = {r}")
     if "query" in parts:
         print("Table IX")
-        results["table9"] = {"query-ref": evaluate("mst_query_ref", val, device, args.iters, "query-ref"),
-                             "query-all (MST)": evaluate("mst", val, device, args.iters, "query-all")}
+        results["table9"] = present({"query-ref": evaluate("mst_query_ref", val, device, args.iters, "query-ref"),
+                                     "query-all (MST)": evaluate("mst", val, device, args.iters, "query-all")})
     if "selection" in parts:
         print("Instance-level selection in training")
-        results["selection"] = {
+        results["selection"] = present({
             "ground-truth instances (Eq. 12, MST)": evaluate("mst", val, device, args.iters, "ground truth"),
             "test-time selection (top-K, r%)": evaluate("mst_test_selection", val, device, args.iters,
-                                                        "test-time selection")}
+                                                        "test-time selection")})
+    results["not_trained"] = MISSING
     results["machine"] = {"platform": platform.platform(), "processor": platform.processor() or platform.machine(),
                           "torch": torch.__version__, "device": device, "threads": torch.get_num_threads()}
     OUT.mkdir(parents=True, exist_ok=True)
@@ -202,7 +228,10 @@ def main():
               "torch.utils.flop_counter (convolutions and matrix products; bilinear sampling not counted).\n")
     text = (f"MST ablations, data_small val ({len(val.videos)} videos), every model trained {args.iters} iterations "
             f"x 4 clips; {results['machine']['processor']}, torch {results['machine']['torch']}, {device}, "
-            f"{results['machine']['threads']} thread(s)\n\n" + "\n".join(md))
+            f"{results['machine']['threads']} thread(s)\n\n"
+            + (f"Not trained yet at this budget, so not in the tables: {', '.join(MISSING)} "
+               f"(`python benchmarks/bench_mst.py --iters {args.iters}` trains them).\n\n" if MISSING else "")
+            + "\n".join(md))
     (OUT / f"{name}.md").write_text(text)
     print(text)
     print(f"wrote {path} and .md")
