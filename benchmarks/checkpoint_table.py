@@ -59,6 +59,8 @@ def main():
             "params": count_parameters(model), "ms_per_frame": round(timing["ms_per_frame"], 1),
             **{k: round(result[k], 3) for k in ("mAP", "mAP_slow", "mAP_medium", "mAP_fast")},
         }
+        if meta.get("trained_as"):  # how it was trained, when not literally by the command above
+            rows[method]["trained_as"] = meta["trained_as"]
         print(method, rows[method])
     lines = ["| file | command | training | mAP | slow | medium | fast | params | size |",
              "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
@@ -69,6 +71,9 @@ def main():
     machine = f"{platform.processor() or platform.machine()}, torch {torch.__version__}, {device}"
     text = HEADER + "\n".join(lines) + f"\n\nTraining times were taken on a 2-core CPU machine (one thread per run " \
         f"when several trained at once); mAP measured on {machine}.\n"
+    notes = [f"- `{r['file']}` was trained as {r['trained_as']}." for r in rows.values() if r.get("trained_as")]
+    if notes:
+        text += "\n" + "\n".join(notes) + "\n"
     (CHECKPOINT_DIR / "README.md").write_text(text)
     out = Path(__file__).parent / "results" / "checkpoints.json"
     out.parent.mkdir(parents=True, exist_ok=True)
