@@ -279,3 +279,14 @@ def test_paper_preset_builds_and_takes_a_step():
     assert all(torch.isfinite(v) for v in losses.values())
     assert model.dense_ft.quality_net.net[0].weight.grad is not None
     assert model.rfu.update_net.net[0].weight.grad is not None
+
+
+def test_quality_prior_sets_the_starting_weights():
+    """``quality_prior = p``: before training the Quality Net gives the propagated map weight p everywhere."""
+    torch.manual_seed(0)
+    net = FusionWeights(8, reduce_dim=4, prior=0.9)
+    a, b = torch.randn(2, 8, 5, 6), torch.randn(2, 8, 5, 6)
+    w = net.weights(a, b)  # (2, 2, 5, 6)
+    torch.testing.assert_close(w[:, 0], torch.full_like(w[:, 0], 0.9))
+    torch.testing.assert_close(net(a, b), 0.9 * a + 0.1 * b)
+    assert not torch.allclose(FusionWeights(8, reduce_dim=4).weights(a, b)[:, 0], w[:, 0])

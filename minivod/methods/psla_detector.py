@@ -44,6 +44,7 @@ Choices the paper leaves open, and the ablation switches (Tables 2, 3, 5):
 """
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass
 from typing import Optional
@@ -88,6 +89,8 @@ class PSLAConfig:
         maps would otherwise feed the score maps directly; none for ResNet-101, whose RoI maps are
         already the 1x1 reduction ``conv_new_1``)
     key_frame_loss: also train on the last key frame of each clip (see the module docstring)
+    quality_prior: the Quality Net's weight on the propagated map at initialisation (None: PyTorch's
+        default initialisation, which gives about 0.5)
     """
 
     max_displacement: int = 4
@@ -103,6 +106,7 @@ class PSLAConfig:
     rfcn_k: Optional[int] = None
     rfcn_hidden: Optional[int] = None
     key_frame_loss: bool = True
+    quality_prior: Optional[float] = None
 
 
 class FusionWeights(nn.Module):
@@ -111,13 +115,17 @@ class FusionWeights(nn.Module):
     1x1 conv to ``reduce_dim``, 3x3 conv to 16, 3x3 conv to 2 (ReLU between), softmax over the 2.
     """
 
-    def __init__(self, channels: int, reduce_dim: int = 256, hidden: int = 16):
+    def __init__(self, channels: int, reduce_dim: int = 256, hidden: int = 16, prior: Optional[float] = None):
         super().__init__()
         self.net = nn.Sequential(
             nn.Conv2d(2 * channels, reduce_dim, 1), nn.ReLU(inplace=True),
             nn.Conv2d(reduce_dim, hidden, 3, padding=1), nn.ReLU(inplace=True),
             nn.Conv2d(hidden, 2, 3, padding=1),
         )
+        if prior is not None:  # start at W_a = prior everywhere (the last conv's weights at zero)
+            nn.init.zeros_(self.net[-1].weight)
+            with torch.no_grad():
+                self.net[-1].bias.copy_(torch.tensor([math.log(prior / (1 - prior)), 0.0]))
 
     def weights(self, a: Tensor, b: Tensor) -> Tensor:
         """(W_a, W_b) as Tensor[B, 2, h, w] for maps a, b (Tensor[B, C, h, w]); W_a + W_b = 1."""
@@ -167,7 +175,7 @@ class DenseFeatureTransform(nn.Module):
         super().__init__()
         self.transform_net = TransformNet(low_channels, transform_dim, channels, norm_layer)
         self.align = LocalAttention(channels, embed_dim, opts.max_displacement, opts.propagation)
-        self.quality_net = FusionWeights(channels, reduce_dim) if opts.quality_net else None
+        self.quality_net = FusionWeights(channels, reduce_dim, prior=opts.quality_prior) if opts.quality_net else None
 
     def forward(self, F_l: Tensor, F_t: Tensor) -> Tensor:
         """F_l (Tensor[B, C_l, h, w]) of non-key frames, F_t (Tensor[B, C, h, w]) -> their maps (B, C, h, w)."""
