@@ -175,6 +175,26 @@ def propagation_usage(model, dataset, interval=10):
     return row
 
 
+@torch.no_grad()
+def quality_weight(model, dataset, interval=10):
+    """The mean Quality Net weight on the propagated map over val's non-key frames (schedule l), for any
+    propagation; ``propagation_usage`` gives it with the PSLA weights for the shipped model."""
+    total, frames = 0.0, 0
+    for video in dataset.videos:
+        is_key, key_of = key_frames(len(video), interval, model.opts.key_position)
+        temporal = {}
+        for key in sorted(set(key_of)):
+            batch, _, _ = model.transform(load_image(video.frames[key].image_path)[None])
+            temporal[key] = model.key_frame(batch, temporal.get(max(temporal, default=None)))
+        for t in (t for t in range(len(video)) if not is_key[t]):
+            batch, _, _ = model.transform(load_image(video.frames[t].image_path)[None])
+            E = model.dense_ft.transform_net(model.low_features(batch))  # (1, C, h, w)
+            F_hat = model.dense_ft.align(E, temporal[key_of[t]])  # (1, C, h, w)
+            total += float(model.dense_ft.quality_net.weights(F_hat, E)[:, 0].mean())
+            frames += 1
+    return total / frames
+
+
 def parameter_counts(model, baseline):
     parts = {
         "baseline (all)": count_parameters(baseline),
@@ -208,6 +228,8 @@ def variants(dataset, iters, data_root):
         result, _ = score_dataset(per_video, dataset)
         rows[name] = {**scores(result, seconds, sum(len(v) for v in dataset.videos)), "method": method,
                       "what": what, "params": count_parameters(model)}
+        if model.dense_ft.quality_net is not None:  # did the Quality Net's gate stay open on propagation?
+            rows[name]["quality_on_propagated"] = quality_weight(model, dataset)
         print_row(name, rows[name])
     return rows
 
@@ -287,8 +309,12 @@ def write_md(results):
                  f"a REDUCED budget of {iters} iterations (not the shipped 3000; warm-up {min(200, iters // 6)})")
         rows = results["variants"]["rows"]
         text += ["", md_table(f"Propagation variants and RFU / DenseFT ablation, l = 10, each trained with {label}",
-                              rows, extra=("params",)), ""]
+                              rows, extra=("params", "quality_on_propagated")), ""]
         text += [f"- {k}: {v['what']} (`{v['method']}`)" for k, v in rows.items()]
+        text += ["", "quality_on_propagated: the mean weight DenseFT's Quality Net gives the propagated map on val's "
+                 "non-key frames (the rest goes to the non-key frame's own Transform Net map); near 0, the gate "
+                 "closed on propagation in training. `quality_prior` (the tiny default 0.9) starts it open; a "
+                 "checkpoint trained before that default (or with `quality_prior=None`) starts near 0.5."]
     (OUT / "psla.md").write_text("\n".join(text) + "\n")
 
 
