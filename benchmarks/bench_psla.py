@@ -146,40 +146,9 @@ def frame_costs(model, baseline, dataset, repeats=30):
     return rows
 
 
-@torch.no_grad()
-def propagation_usage(model, dataset, interval=10):
-    """How much the non-key frames use propagation: over all non-key frames of val (schedule l),
-    the mean Quality Net weight on the propagated map F^ (the rest goes to the Transform Net's map)
-    and the mean largest PSLA weight of a position (1 / |Phi| = uniform, 1 = one position)."""
-    quality, peak, frames = 0.0, 0.0, 0
-    for video in dataset.videos:
-        is_key, key_of = key_frames(len(video), interval, model.opts.key_position)
-        temporal = {}
-        for key in sorted(set(key_of)):
-            batch, _, _ = model.transform(load_image(video.frames[key].image_path)[None])
-            temporal[key] = model.key_frame(batch, temporal.get(max(temporal, default=None)))
-        for t in range(len(video)):
-            if is_key[t]:
-                continue
-            batch, _, _ = model.transform(load_image(video.frames[t].image_path)[None])
-            E = model.dense_ft.transform_net(model.low_features(batch))  # (1, C, h, w)
-            F_t = temporal[key_of[t]]
-            weights = model.dense_ft.align.weights(E, F_t)  # (1, K, h, w)
-            F_hat = model.dense_ft.align(E, F_t)
-            quality += float(model.dense_ft.quality_net.weights(F_hat, E)[:, 0].mean())
-            peak += float(weights.max(1).values.mean())
-            frames += 1
-    row = {"quality_weight_on_propagated": quality / frames, "mean_peak_psla_weight": peak / frames,
-           "uniform_psla_weight": 1 / len(model.dense_ft.align.offsets), "non_key_frames": frames}
-    print("  " + ", ".join(f"{k} {v:.3f}" if isinstance(v, float) else f"{k} {v}" for k, v in row.items()))
-    return row
-
-
-@torch.no_grad()
-def quality_weight(model, dataset, interval=10):
-    """The mean Quality Net weight on the propagated map over val's non-key frames (schedule l), for any
-    propagation; ``propagation_usage`` gives it with the PSLA weights for the shipped model."""
-    total, frames = 0.0, 0
+def non_key_inputs(model, dataset, interval=10):
+    """For every non-key frame of ``dataset`` (schedule l): its Transform Net map E and the temporal
+    feature F_t of its key frame, both (1, C, h, w): what DenseFT's propagation reads."""
     for video in dataset.videos:
         is_key, key_of = key_frames(len(video), interval, model.opts.key_position)
         temporal = {}
@@ -188,11 +157,29 @@ def quality_weight(model, dataset, interval=10):
             temporal[key] = model.key_frame(batch, temporal.get(max(temporal, default=None)))
         for t in (t for t in range(len(video)) if not is_key[t]):
             batch, _, _ = model.transform(load_image(video.frames[t].image_path)[None])
-            E = model.dense_ft.transform_net(model.low_features(batch))  # (1, C, h, w)
-            F_hat = model.dense_ft.align(E, temporal[key_of[t]])  # (1, C, h, w)
-            total += float(model.dense_ft.quality_net.weights(F_hat, E)[:, 0].mean())
-            frames += 1
-    return total / frames
+            yield model.dense_ft.transform_net(model.low_features(batch)), temporal[key_of[t]]
+
+
+@torch.no_grad()
+def quality_weight(model, dataset, interval=10):
+    """The mean Quality Net weight on the propagated map F^ over the non-key frames (the rest goes to
+    the Transform Net's map E), for any propagation."""
+    weights = [float(model.dense_ft.quality_net.weights(model.dense_ft.align(E, F_t), E)[:, 0].mean())
+               for E, F_t in non_key_inputs(model, dataset, interval)]
+    return sum(weights) / len(weights)
+
+
+@torch.no_grad()
+def propagation_usage(model, dataset, interval=10):
+    """How much the non-key frames use propagation: the mean Quality Net weight on the propagated map
+    and the mean largest PSLA weight of a position (1 / |Phi| = uniform, 1 = one position)."""
+    peaks = [float(model.dense_ft.align.weights(E, F_t).max(1).values.mean())  # weights: (1, K, h, w)
+             for E, F_t in non_key_inputs(model, dataset, interval)]
+    row = {"quality_weight_on_propagated": quality_weight(model, dataset, interval),
+           "mean_peak_psla_weight": sum(peaks) / len(peaks),
+           "uniform_psla_weight": 1 / len(model.dense_ft.align.offsets), "non_key_frames": len(peaks)}
+    print("  " + ", ".join(f"{k} {v:.3f}" if isinstance(v, float) else f"{k} {v}" for k, v in row.items()))
+    return row
 
 
 def parameter_counts(model, baseline):
