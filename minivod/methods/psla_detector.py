@@ -90,7 +90,7 @@ class PSLAConfig:
         already the 1x1 reduction ``conv_new_1``)
     key_frame_loss: also train on the last key frame of each clip (see the module docstring)
     quality_prior: the Quality Net's weight on the propagated map at initialisation (None: 0.9 for the
-        tiny backbone, PyTorch's default initialisation, about 0.5 everywhere, otherwise). Trained from
+        tiny backbone; otherwise PyTorch's default initialisation, about 0.5 everywhere). Trained from
         scratch, the default start let the gate close on the propagated map early (weight 0.018 after
         training, 0.613 mAP at l = 10 on data_small val); started at 0.9 it stays open and the model
         scores 0.685. The paper starts from pre-trained weights, where the propagated map is good from
