@@ -173,9 +173,11 @@ def quality_weight(model, dataset, interval=10):
 def propagation_usage(model, dataset, interval=10):
     """How much the non-key frames use propagation: the mean Quality Net weight on the propagated map
     and the mean largest PSLA weight of a position (1 / |Phi| = uniform, 1 = one position)."""
-    peaks = [float(model.dense_ft.align.weights(E, F_t).max(1).values.mean())  # weights: (1, K, h, w)
-             for E, F_t in non_key_inputs(model, dataset, interval)]
-    row = {"quality_weight_on_propagated": quality_weight(model, dataset, interval),
+    quality, peaks = [], []
+    for E, F_t in non_key_inputs(model, dataset, interval):  # one pass over the non-key frames
+        quality.append(float(model.dense_ft.quality_net.weights(model.dense_ft.align(E, F_t), E)[:, 0].mean()))
+        peaks.append(float(model.dense_ft.align.weights(E, F_t).max(1).values.mean()))  # weights: (1, K, h, w)
+    row = {"quality_weight_on_propagated": sum(quality) / len(quality),
            "mean_peak_psla_weight": sum(peaks) / len(peaks),
            "uniform_psla_weight": 1 / len(model.dense_ft.align.offsets), "non_key_frames": len(peaks)}
     print("  " + ", ".join(f"{k} {v:.3f}" if isinstance(v, float) else f"{k} {v}" for k, v in row.items()))
