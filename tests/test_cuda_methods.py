@@ -39,7 +39,7 @@ def test_cpu_deformable_convolutions_match_torchvision_on_cuda():
     """The CPU formulations (MST's DAlign, SSVD's sampling stream) equal torchvision's CUDA kernel."""
     import torchvision
 
-    from minivod.methods.dalign import deform_conv2d
+    from minivod.models.deform_conv import deform_conv2d
     from minivod.methods.ssvd import DeformConv3x3
 
     torch.manual_seed(0)

@@ -10,7 +10,8 @@ import torchvision
 from torch import nn
 
 from minivod.methods import build_model, get_method
-from minivod.methods.dalign import DAlign, FlowAlign, deform_conv2d
+from minivod.methods.dalign import DAlign, FlowAlign
+from minivod.models.deform_conv import deform_conv2d
 from minivod.methods.mst import MSTDetector, build_mst
 from minivod.methods.mst_frame import FrameAttention
 from minivod.methods.mst_instance import InstanceAggregator, InstanceTargets, StackedAggregators, assign_instances

@@ -62,6 +62,7 @@ from torch import Tensor, nn
 from torchvision.ops import DeformConv2d
 
 from minivod.models.base import FrameFeatures
+from minivod.models.deform_conv import deform_conv2d
 from minivod.models.config import DetectorConfig
 from minivod.models.one_stage import LEVELS, STRIDES, OneStageDetector, build_fpn, build_one_stage  # noqa: F401
 
@@ -148,33 +149,16 @@ class OffsetPredictor(nn.Module):
 
 
 class DeformConv3x3(DeformConv2d):
-    """torchvision's ``DeformConv2d`` (3x3, stride 1, padding 1), with a faster CPU path.
-
-    On a CPU, torchvision's ``deform_conv2d`` backward takes half of an SSVD training step;
-    there the same op is computed with ``grid_sample`` (bilinear, zeros outside, as
-    ``deform_conv2d``): sample each deformable group at its 9 shifted taps, then one matrix
-    product with the weight. ``tests/test_ssvd.py`` checks both paths agree (values and gradients).
-    """
+    """torchvision's ``DeformConv2d`` (3x3, stride 1, padding 1), with the faster CPU path of
+    ``minivod.models.deform_conv`` (on a CPU torchvision's backward takes half of an SSVD step).
+    ``tests/test_ssvd.py`` checks both paths agree (values and gradients)."""
 
     def __init__(self, channels: int):
         super().__init__(channels, channels, 3, padding=1)
 
     def forward(self, x: Tensor, offset: Tensor) -> Tensor:
         """x (N, C, h, w), offset (N, 2 * G * 9, h, w) as (dy, dx) per group and tap -> (N, C, h, w)."""
-        if x.is_cuda:
-            return super().forward(x, offset)
-        N, C, h, w = x.shape
-        G = offset.shape[1] // 18
-        o = offset.view(N, G, 9, 2, h, w)  # (N, G, taps, (dy, dx), h, w)
-        ky, kx = torch.meshgrid(torch.arange(-1, 2), torch.arange(-1, 2), indexing="ij")  # row-major taps
-        ys = torch.arange(h).view(h, 1) + ky.reshape(9, 1, 1).to(x) + o[:, :, :, 0]  # (N, G, 9, h, w) rows
-        xs = torch.arange(w).view(1, w) + kx.reshape(9, 1, 1).to(x) + o[:, :, :, 1]  # (N, G, 9, h, w) columns
-        grid = torch.stack([(2 * xs + 1) / w - 1, (2 * ys + 1) / h - 1], dim=-1)  # grid_sample's [-1, 1]
-        cols = F.grid_sample(x.reshape(N * G, C // G, h, w), grid.view(N * G, 9 * h, w, 2),  # (N*G, C/G, 9h, w)
-                             mode="bilinear", padding_mode="zeros", align_corners=False)
-        cols = cols.view(N, C * 9, h * w)  # channel-major then tap, as the weight (C_out, C_in, 3, 3)
-        out = self.weight.view(self.weight.shape[0], -1) @ cols  # (N, C_out, h*w)
-        return out.view(N, -1, h, w) + self.bias.view(1, -1, 1, 1)
+        return deform_conv2d(x, offset, self.weight, self.bias, padding=1)
 
 
 def identity_deform_conv(channels: int) -> DeformConv3x3:

@@ -2,6 +2,7 @@
 
 - ``config``       ``DetectorConfig`` and ``preset(name, num_classes)`` ("paper", "tiny")
 - ``backbone``     ResNet-101 (dilated conv5) and a tiny CNN, one frame map per frame
+- ``deform_conv``  deformable convolution with a faster CPU path (MST's DAlign, SSVD)
 - ``transform``    normalise / resize / pad batches of frames
 - ``rpn``          torchvision's RPN, also returning the proposals' objectness
 - ``roi_heads``    torchvision's RoIHeads with a box head that calls RoI aggregators
