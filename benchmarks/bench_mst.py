@@ -1,6 +1,6 @@
 """MST ablations on data_small val (MST paper, Tables III, IV, VI, VII, IX).
 
-    python benchmarks/bench_mst.py [--iters 3000] [--quick | --videos N] [--parts table3,table4,k,r,query,selection]
+    python benchmarks/bench_mst.py [--iters 3000] [--quick | --videos N] [--parts table3,table4,k,r,query,selection,seeds]
                                    [--k-values 10,15,20,25,30] [--r-values 0.1,0.2,0.3,0.4,0.5]
                                    [--device cpu]
 
@@ -17,6 +17,10 @@
 - Not in the paper (``selection``): the instance level trained with its test-time
   selection (``mst_test_selection``) against Eq. 12's ground-truth assignment, a
   test of the train/test mismatch notebook 04 describes.
+- Not in the paper (``seeds``): the baseline, the frame level and MST trained a
+  second time with ``seed=1`` (other clip order, initial weights and RoI samples),
+  into ``runs/mst_bench_<iters>_seed1/``: how much of a gap between two rows one
+  training run per row can carry.
 
 Every variant is trained with the baseline's settings (``TrainConfig.for_preset("tiny")``)
 for ``--iters`` iterations (default 3000, the real budget); at 3000 the shipped
@@ -68,21 +72,27 @@ TITLES = {
     "table7_r": ("Table VII: r, share of support proposals per instance at test time (K = 20)", ()),
     "table9": ("Table IX: which frames the frame level updates", ()),
     "selection": ("Not in the paper: how the instance level selects in training", ()),
+    "seeds": ("Not in the paper: a second training run (seed 1) of the baseline, the frame level and MST", ()),
 }
 
 
-def checkpoint_for(method: str, iters: int, device: str) -> Path:
-    """The shipped checkpoint at the full budget, else a run of this script (trained if missing)."""
+def run_dir(method: str, iters: int, seed: int = 0) -> Path:
+    """Where this script trains a variant: ``runs/mst_bench_<iters>[_seed<seed>]/<method>``."""
+    return ROOT / "runs" / (f"mst_bench_{iters}" + (f"_seed{seed}" if seed else "")) / method
+
+
+def checkpoint_for(method: str, iters: int, device: str, seed: int = 0) -> Path:
+    """The shipped checkpoint at the full budget (seed 0), else a run of this script (trained if missing)."""
     shipped = CHECKPOINT_DIR / f"{method}_tiny.pt"
-    if iters == 3000 and shipped.is_file():
+    if iters == 3000 and seed == 0 and shipped.is_file():
         return shipped
-    out = ROOT / "runs" / f"mst_bench_{iters}" / method
+    out = run_dir(method, iters, seed)
     if not (out / "model.pt").is_file():
-        print(f"  training {method} for {iters} iterations into {out}", flush=True)
+        print(f"  training {method} (seed {seed}) for {iters} iterations into {out}", flush=True)
         start = time.time()
         resume = (out / "last.pt").is_file()
-        train(method, "tiny", default_data_root(), out, TrainConfig.for_preset("tiny", iters=iters), device=device,
-              resume=resume, progress=False)
+        train(method, "tiny", default_data_root(), out, TrainConfig.for_preset("tiny", iters=iters, seed=seed),
+              device=device, resume=resume, progress=False)
         print(f"  trained {method} in {time.time() - start:.0f} s", flush=True)
     return out / "model.pt"
 
@@ -102,20 +112,20 @@ def measure(model, method, dataset, device, label):
 SKIP_TRAIN = False  # --skip-train: rows of variants not trained yet are left out (None)
 
 
-def is_trained(method: str, iters: int) -> bool:
-    return ((iters == 3000 and (CHECKPOINT_DIR / f"{method}_tiny.pt").is_file())
-            or (ROOT / "runs" / f"mst_bench_{iters}" / method / "model.pt").is_file())
+def is_trained(method: str, iters: int, seed: int = 0) -> bool:
+    return ((iters == 3000 and seed == 0 and (CHECKPOINT_DIR / f"{method}_tiny.pt").is_file())
+            or (run_dir(method, iters, seed) / "model.pt").is_file())
 
 
-def evaluate(method, dataset, device, iters, label):
+def evaluate(method, dataset, device, iters, label, seed=0):
     """The row of a trained variant, measured once per (checkpoint, videos) and kept next to the run
-    (``runs/mst_bench_<iters>/<method>/eval_<videos>videos.json``): the same model is in several tables.
-    None when the variant is not trained and ``--skip-train`` is given."""
-    if SKIP_TRAIN and not is_trained(method, iters):
+    (``runs/mst_bench_<iters>[_seed<seed>]/<method>/eval_<videos>videos.json``): the same model is in several
+    tables. None when the variant is not trained and ``--skip-train`` is given."""
+    if SKIP_TRAIN and not is_trained(method, iters, seed):
         print(f"  {label:<34} not trained yet (--skip-train)", flush=True)
         return None
-    checkpoint = checkpoint_for(method, iters, device)
-    cache = ROOT / "runs" / f"mst_bench_{iters}" / method / f"eval_{len(dataset.videos)}videos.json"
+    checkpoint = checkpoint_for(method, iters, device, seed)
+    cache = run_dir(method, iters, seed) / f"eval_{len(dataset.videos)}videos.json"
     if cache.is_file() and json.loads(cache.read_text()).get("checkpoint_mtime") == checkpoint.stat().st_mtime:
         row = json.loads(cache.read_text())["row"]
         print(f"  {label:<34} " + "  ".join(f"{k} {row[k]:.3f}" for k in KEYS) + "  (measured earlier)", flush=True)
@@ -157,8 +167,8 @@ def main():
     parser.add_argument("--videos", type=int, default=None, help="only the first N validation videos")
     parser.add_argument("--k-values", default="10,15,20,25,30", help="K of Table VI")
     parser.add_argument("--r-values", default="0.1,0.2,0.3,0.4,0.5", help="r of Table VII")
-    parser.add_argument("--parts", default="table3,table4,k,r,query,selection",
-                        help="comma-separated subset of table3, table4, k, r, query, selection (the alignment "
+    parser.add_argument("--parts", default="table3,table4,k,r,query,selection,seeds",
+                        help="comma-separated subset of table3, table4, k, r, query, selection, seeds (the alignment "
                              "modules' parameters and FLOPs are always measured)")
     parser.add_argument("--skip-train", action="store_true",
                         help="leave out the rows of variants that are not trained yet instead of training them")
@@ -211,6 +221,13 @@ def main():
             "ground-truth instances (Eq. 12, MST)": evaluate("mst", val, device, args.iters, "ground truth"),
             "test-time selection (top-K, r%)": evaluate("mst_test_selection", val, device, args.iters,
                                                         "test-time selection")})
+    if "seeds" in parts:  # one training run per row: how far does a second seed move a row?
+        print("Second training runs (seed 1)")
+        rows = {}
+        for label, method in (("(a) baseline", "baseline"), ("(b) frame level", "mst_frame"), ("(g) all (MST)", "mst")):
+            rows[f"{label}, seed 0"] = evaluate(method, val, device, args.iters, f"{method} seed 0")
+            rows[f"{label}, seed 1"] = evaluate(method, val, device, args.iters, f"{method} seed 1", seed=1)
+        results["seeds"] = present(rows)
     results["not_trained"] = MISSING
     results["machine"] = {"platform": platform.platform(), "processor": platform.processor() or platform.machine(),
                           "torch": torch.__version__, "device": device, "threads": torch.get_num_threads()}
