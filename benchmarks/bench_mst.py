@@ -246,6 +246,9 @@ def main():
     text = (f"MST ablations, data_small val ({len(val.videos)} videos), every model trained {args.iters} iterations "
             f"x 4 clips; {results['machine']['processor']}, torch {results['machine']['torch']}, {device}, "
             f"{results['machine']['threads']} thread(s)\n\n"
+            + "mAP rows are one training run each (the `seeds` table shows what a second run changes). A row's "
+            "ms/frame is measured once, when the row is first evaluated (then cached), on a machine that may be "
+            "training other variants at the time: these speeds are rough, not a comparison.\n\n"
             + (f"Not trained yet at this budget, so not in the tables: {', '.join(MISSING)} "
                f"(`python benchmarks/bench_mst.py --iters {args.iters}` trains them).\n\n" if MISSING else "")
             + "\n".join(md))
