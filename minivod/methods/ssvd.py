@@ -62,8 +62,8 @@ from torch import Tensor, nn
 from torchvision.ops import DeformConv2d
 
 from minivod.models.base import FrameFeatures
-from minivod.models.deform_conv import deform_conv2d
 from minivod.models.config import DetectorConfig
+from minivod.models.deform_conv import deform_conv2d
 from minivod.models.one_stage import LEVELS, STRIDES, OneStageDetector, build_fpn, build_one_stage  # noqa: F401
 
 from .flownet import FlowConfig, PWCFlow, pretrain_flow, warp
