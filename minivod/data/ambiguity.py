@@ -18,6 +18,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from minivod.data.generate import BLUR_SIGMA_RATIO, MAX_SHAKE_SIGMA
 from minivod.data.synthetic import render_object_layer
 
 
@@ -26,7 +27,7 @@ def pair_contrast(shape, blur_len=0.0, defocus=0.0, size=14.0, theta=0.2, width=
     layers = []
     for texture in ("striped", "checked"):
         obj = {"shape": shape, "texture": texture, "colour": [0.8, 0.5, 0.3], "size": size}
-        pose = [width / 2, height / 2, theta, 1.0, 1.0, 0.3, blur_len, 0.4 * blur_len + defocus]
+        pose = [width / 2, height / 2, theta, 1.0, 1.0, 0.3, blur_len, min(BLUR_SIGMA_RATIO * blur_len, MAX_SHAKE_SIGMA) + defocus]
         colour, alpha = render_object_layer(obj, pose, width, height, blur=True)
         layers.append(colour * 255)
     mask = alpha > 0.5

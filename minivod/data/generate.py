@@ -10,6 +10,15 @@ Speeds are drawn so that all three VID speed groups are well represented, and
 fast objects move in bursts with pauses between them: a fast object is blurred
 (its texture, which tells the two classes of a pair apart, is gone) in some
 frames and sharp in others, so the rest of the video holds the answer.
+
+A degradation either leaves the texture readable or wipes it out, with little in
+between, so that the tags mean what they say. Motion below ``SHUTTER_SPEED``
+px/frame leaves no visible blur (slow and medium objects stay sharp); above it
+the blur grows quickly (``BLUR_PER_SPEED``) and comes with camera shake
+(``BLUR_SIGMA_RATIO``), and a box is tagged ``motion_blur`` once the shake's
+Gaussian alone keeps under 5% of the texture's contrast (``TAG_BLUR_LEN``).
+Defocus comes on within a frame or two and holds (a plateau, not a slow ramp),
+and is tagged from ``TAG_DEFOCUS`` on, where it too keeps under 5%.
 """
 from __future__ import annotations
 
@@ -22,10 +31,23 @@ from PIL import Image
 
 from minivod.data.synthetic import SHAPE_COLOURS, class_list, object_box, render_frame
 
-BLUR_PER_SPEED = 2.0       # motion-blur length in px per px/frame of speed
-BLUR_SIGMA_RATIO = 0.4     # extra isotropic blur (camera shake) per px of blur length
-TAG_BLUR_LEN = 2.0         # a box is tagged motion_blur from this blur length on
+SHUTTER_SPEED = 0.7        # px/frame: slower motion leaves no visible blur
+BLUR_PER_SPEED = 4.0       # motion-blur length in px per px/frame of speed above SHUTTER_SPEED
+BLUR_SIGMA_RATIO = 0.8     # extra isotropic blur (camera shake) per px of blur length ...
+MAX_SHAKE_SIGMA = 2.0      # ... up to this sigma (px): the texture is gone well before it
+TAG_BLUR_LEN = 2.0         # a box is tagged motion_blur from this blur length on (shake sigma 1.6 px)
+TAG_DEFOCUS = 1.6          # ... and defocus from this Gaussian sigma on (px)
 JPEG_QUALITY = 90
+
+
+def texture_contrast(sigma, period=4.0):
+    """Fraction of a texture's contrast (period in px) left by a Gaussian blur of ``sigma`` px."""
+    return math.exp(-2 * math.pi ** 2 * sigma ** 2 / period ** 2)
+
+
+def blur_length(speed):
+    """Motion-blur length (px) of an object moving ``speed`` px/frame (array or float)."""
+    return BLUR_PER_SPEED * np.maximum(np.asarray(speed, dtype=np.float64) - SHUTTER_SPEED, 0.0)
 
 
 def class_wnid(k):
@@ -38,12 +60,15 @@ def class_names():
 
 
 # --------------------------------------------------------------------------- scenes
-def _ramp(n, start, length, peak):
-    """A bump that rises to ``peak`` and falls back over ``length`` frames from ``start``."""
+def _ramp(n, start, length, peak, sharpness=1.0):
+    """A bump that rises to ``peak`` and falls back over ``length`` frames from ``start``.
+
+    ``sharpness`` > 1 flattens the top: the bump reaches ``peak`` sooner and holds it.
+    """
     out = np.zeros(n)
     t = np.arange(n)
     inside = (t >= start) & (t < start + length)
-    out[inside] = peak * np.sin(np.pi * (t[inside] - start + 0.5) / length)
+    out[inside] = peak * np.minimum(sharpness * np.sin(np.pi * (t[inside] - start + 0.5) / length), 1.0)
     return out
 
 
@@ -86,9 +111,9 @@ def sample_object(rng, k, n, width, height, still=False):
         if not lo_y < y < hi_y:
             dir_y, y = -dir_y, min(max(y, lo_y), hi_y)
     vx, vy = np.gradient(xs) if n > 1 else np.zeros(1), np.gradient(ys) if n > 1 else np.zeros(1)
-    blur_len = BLUR_PER_SPEED * np.hypot(vx, vy)
+    blur_len = blur_length(np.hypot(vx, vy))
     poses = [[float(xs[t]), float(ys[t]), float(theta[t]), float(scale[t]), float(vx[t]), float(vy[t]),
-              float(blur_len[t]), float(BLUR_SIGMA_RATIO * blur_len[t])] for t in range(n)]
+              float(blur_len[t]), float(min(BLUR_SIGMA_RATIO * blur_len[t], MAX_SHAKE_SIGMA))] for t in range(n)]
     return {"class_index": k, "shape": shape, "texture": texture, "colour": list(SHAPE_COLOURS[shape]),
             "size": float(size), "speed_kind": kind, "theta0": float(theta0), "rare_pose": rare,
             "poses": poses}
@@ -113,7 +138,7 @@ def sample_scene(rng, n, width, height, still=False):
             gain = gain + _ramp(n, start, length, peak)
         if rng.random() < 0.35:                                   # defocus
             start, length = rng.integers(0, n - 6), rng.integers(8, 16)
-            defocus = _ramp(n, start, length, rng.uniform(1.3, 2.2))
+            defocus = _ramp(n, start, length, rng.uniform(1.8, 2.6), sharpness=3.0)
     occluders = []
     if not still and rng.random() < 0.3:                          # a static post in front
         x1 = int(rng.integers(10, width - 20))
@@ -155,7 +180,7 @@ def annotate_frame(scene, t, alphas):
         tags = []
         if pose[6] >= TAG_BLUR_LEN:
             tags.append("motion_blur")
-        if frame["defocus"] >= 0.8:
+        if frame["defocus"] >= TAG_DEFOCUS:
             tags.append("defocus")
         if occluded >= 0.25:
             tags.append("occlusion")
@@ -209,9 +234,16 @@ def write_video(root, kind, split, name, scene, wnids, degrade=True):
     return annos
 
 
-def generate(out, seed=0, train_videos=40, val_videos=16, frames=48, det_images=160,
+def generate(out, seed=0, train_videos=40, val_videos=48, frames=48, val_frames=None, det_images=160,
              width=160, height=120, progress=True):
-    """Write a complete dataset to ``out``; returns its statistics (also written as stats.json)."""
+    """Write a complete dataset to ``out``; returns its statistics (also written as stats.json).
+
+    ``frames`` is the length of a training video, ``val_frames`` of a validation one
+    (None: the same): many shorter val videos give the paired bootstrap over videos
+    more units to resample for the same number of frames.
+    """
+    val_frames = frames if val_frames is None else val_frames
+    length = {"train": frames, "val": val_frames}
     from tqdm import tqdm
 
     from minivod.data.stats import dataset_stats, write_stats
@@ -225,7 +257,7 @@ def generate(out, seed=0, train_videos=40, val_videos=16, frames=48, det_images=
     jobs = [("train", i) for i in range(train_videos)] + [("val", i) for i in range(val_videos)]
     scenes = {}
     for split, i in jobs:  # plan every scene first, so the counts don't change the draws
-        scenes[(split, i)] = sample_scene(rng, frames, width, height)
+        scenes[(split, i)] = sample_scene(rng, length[split], width, height)
     stills = [sample_scene(rng, 1, width, height, still=True) for _ in range(det_images)]
     lists = {"train": [], "val": []}
     bar = tqdm(total=len(jobs) + det_images, desc="generate-data", disable=not progress)
@@ -236,7 +268,7 @@ def generate(out, seed=0, train_videos=40, val_videos=16, frames=48, det_images=
         scene_path = root / "Scenes" / "VID" / split / f"{name}.json"
         scene_path.parent.mkdir(parents=True, exist_ok=True)
         scene_path.write_text(json.dumps(_round(scene), separators=(",", ":")))
-        lists[split] += [f"{name}/{t:06d}" for t in range(frames)]
+        lists[split] += [f"{name}/{t:06d}" for t in range(length[split])]
         bar.update()
     det_lines = []
     for j, scene in enumerate(stills):
@@ -253,7 +285,7 @@ def generate(out, seed=0, train_videos=40, val_videos=16, frames=48, det_images=
     det_path.parent.mkdir(parents=True, exist_ok=True)
     det_path.write_text("".join(f"{f} {k}\n" for k, f in enumerate(det_lines, 1)))
     settings = dict(seed=seed, train_videos=train_videos, val_videos=val_videos, frames=frames,
-                    det_images=det_images, width=width, height=height)
+                    val_frames=val_frames, det_images=det_images, width=width, height=height)
     stats = dataset_stats(root)
     write_stats(root, stats, settings)
     return stats
@@ -287,8 +319,9 @@ def add_parser(subparsers):
     p.add_argument("--out", required=True, help="output folder (the dataset root)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0, the committed data_small)")
     p.add_argument("--train-videos", type=int, default=40)
-    p.add_argument("--val-videos", type=int, default=16)
-    p.add_argument("--frames", type=int, default=48, help="frames per video")
+    p.add_argument("--val-videos", type=int, default=48)
+    p.add_argument("--frames", type=int, default=48, help="frames per training video")
+    p.add_argument("--val-frames", type=int, default=32, help="frames per validation video")
     p.add_argument("--det-images", type=int, default=160, help="DET-style still images for training")
     p.add_argument("--width", type=int, default=160)
     p.add_argument("--height", type=int, default=120)
@@ -297,7 +330,7 @@ def add_parser(subparsers):
 
 def _run(args):
     stats = generate(args.out, seed=args.seed, train_videos=args.train_videos, val_videos=args.val_videos,
-                     frames=args.frames, det_images=args.det_images, width=args.width, height=args.height)
+                     frames=args.frames, val_frames=args.val_frames, det_images=args.det_images, width=args.width, height=args.height)
     for split in ("train", "val"):
         s = stats[split]
         print(f"{split}: {s['videos']} videos, {s['frames']} frames, {s['boxes']} boxes, "
