@@ -11,6 +11,7 @@ COMMANDS = [
     ("minivod.data.generate", "add_parser"),
     ("minivod.eval.cli", "add_evaluate_parser"),
     ("minivod.engine.cli", "add_parsers"),
+    ("minivod.engine.pretrain", "add_parser"),
     ("minivod.demo", "add_parser"),
 ]
 

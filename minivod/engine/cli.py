@@ -30,7 +30,10 @@ def add_parsers(subparsers):
     p.add_argument("--out", default=None, help="output folder (default: runs/<method>_<preset>)")
     p.add_argument("--resume", action="store_true", help="continue OUT/last.pt to the same result")
     p.add_argument("--pretrained-backbone", action="store_true",
-                   help="paper preset: start from torchvision's ImageNet ResNet-101 weights (needs the network)")
+                   help="paper preset: start from torchvision's ImageNet ResNet-101 weights (needs the network); "
+                        "the tiny preset always starts from minivod/checkpoints/backbone_tiny.pt unless --from-scratch")
+    p.add_argument("--from-scratch", action="store_true",
+                   help="tiny preset: do not start from the pre-trained tiny backbone (random initialisation)")
     p.set_defaults(func=run_train)
 
     p = subparsers.add_parser(
@@ -58,7 +61,11 @@ def run_train(args) -> int:
                                    ("checkpoint_every", args.checkpoint_every)) if v is not None}
     cfg = TrainConfig.for_preset(args.preset, seed=args.seed, amp=args.amp, **overrides)
     out = args.out or f"runs/{args.method}_{args.preset}"
-    model_overrides = {"pretrained_backbone": True} if args.pretrained_backbone else None
+    if args.pretrained_backbone and args.from_scratch:
+        print("error: --pretrained-backbone and --from-scratch contradict each other", file=sys.stderr)
+        return 2
+    model_overrides = ({"pretrained_backbone": True} if args.pretrained_backbone
+                       else {"pretrained_backbone": False} if args.from_scratch else None)
     _, path = train(args.method, args.preset, args.data or default_data_root(), out, cfg, device=args.device,
                     resume=args.resume, model_overrides=model_overrides)
     print(f"wrote {path}")

@@ -7,7 +7,9 @@ plug-in point (``frame_aggregator``) receives, so a fusion, alignment or
 propagation module updates what both the RPN and the box head see.
 
 - ``TinyBackbone``: four Conv-BN-ReLU stages; the RPN and RoIAlign read the
-  same 128 channels.
+  same 128 channels. The tiny preset starts it from ``checkpoints/backbone_tiny.pt``
+  (``python -m minivod pretrain-backbone``: a crop classifier trained on the
+  training split, the tiny preset's stand-in for ImageNet pre-training).
 - ``ResNetBackbone``: ResNet-101 with conv5 dilated (stride 16 overall). As in
   FGFA, whose aggregated feature is the concatenation of the RPN feature and the
   R-CNN feature, the frame map is ``cat(conv4, conv_new_1(conv5))``: the RPN
@@ -20,6 +22,7 @@ Every backbone has ``out_channels`` (C of the frame map), ``rpn_channels``,
 from __future__ import annotations
 
 import urllib.error
+from pathlib import Path
 
 import torch
 from torch import Tensor, nn
@@ -61,6 +64,27 @@ class TinyBackbone(nn.Module):
     def split(self, maps: Tensor) -> tuple[Tensor, Tensor]:
         """(RPN maps, RoI maps) of frame maps ``(..., C, h, w)``: the same tensor."""
         return maps, maps
+
+
+TINY_BACKBONE_WEIGHTS = Path(__file__).resolve().parents[1] / "checkpoints" / "backbone_tiny.pt"
+
+
+def load_tiny_backbone(path, channels, strides) -> TinyBackbone:
+    """A ``TinyBackbone`` with the weights of ``minivod pretrain-backbone`` (``path``; None: the shipped file)."""
+    path = Path(path or TINY_BACKBONE_WEIGHTS)
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"{path}: no pre-trained tiny backbone; make one with `python -m minivod pretrain-backbone --out {path}`, "
+            "or train from scratch (`minivod train --from-scratch`, or pretrained_backbone=False)")
+    ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    meta = ckpt.get("meta", {})
+    if (tuple(meta.get("tiny_channels", ())), tuple(meta.get("tiny_strides", ()))) != (tuple(channels), tuple(strides)):
+        raise ValueError(f"{path} holds a tiny backbone with channels {meta.get('tiny_channels')} and strides "
+                         f"{meta.get('tiny_strides')}, but channels {list(channels)} and strides {list(strides)} "
+                         "were asked for")
+    backbone = TinyBackbone(channels, strides)
+    backbone.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in ckpt["model"].items()})
+    return backbone
 
 
 def _resnet101_imagenet(**kwargs) -> nn.Module:
@@ -129,5 +153,7 @@ class ResNetBackbone(nn.Module):
 def build_backbone(cfg: DetectorConfig) -> nn.Module:
     """The backbone named by ``cfg.backbone``."""
     if cfg.backbone == "tiny":
+        if cfg.pretrained_backbone:
+            return load_tiny_backbone(cfg.tiny_backbone_weights, cfg.tiny_channels, cfg.tiny_strides)
         return TinyBackbone(cfg.tiny_channels, cfg.tiny_strides)
     return ResNetBackbone(cfg.pretrained_backbone, cfg.trainable_backbone_layers, cfg.roi_reduce_channels)

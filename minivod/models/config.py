@@ -9,8 +9,11 @@ conv5, two FC-1024 layers, 300 proposals after NMS 0.7, 600 px shorter side.
 ``preset(name, num_classes)`` returns a ready configuration:
 
 - ``paper``: the defaults above (ResNet-101, ImageNet VID).
-- ``tiny``:  a small from-scratch model for the synthetic ``data_small`` frames
-  (160x120, objects of ~12-50 px, 8 classes) that trains on a laptop CPU.
+- ``tiny``:  a small model for the synthetic ``data_small`` frames (160x120,
+  objects of ~12-50 px, 8 classes) that trains on a laptop CPU, started from
+  the pre-trained tiny backbone (``checkpoints/backbone_tiny.pt``) as the paper
+  preset starts from ImageNet weights; ``pretrained_backbone=False`` (``minivod
+  train --from-scratch``) trains it from scratch.
 
 Edit a preset with ``dataclasses.replace(cfg, min_size=128)``.
 """
@@ -37,8 +40,9 @@ class DetectorConfig:
 
     # --- backbone -----------------------------------------------------------
     backbone: str = "resnet101"  # "resnet101" or "tiny"
-    # ResNet-101 only: load torchvision's ImageNet weights (needs the network
-    # once, or the file in torch.hub's cache).
+    # Start from pre-trained weights: for ResNet-101 torchvision's ImageNet
+    # weights (needs the network once, or the file in torch.hub's cache); for the
+    # tiny backbone the crop classifier of ``minivod pretrain-backbone``.
     pretrained_backbone: bool = False
     # ResNet-101 only: how many of (layer4, layer3, layer2, layer1, conv1) train;
     # 3 freezes conv1 and res2 as FGFA/SELSA do. BatchNorm is always frozen.
@@ -49,6 +53,8 @@ class DetectorConfig:
     # tiny only: output channels and stride of each of the four stages.
     tiny_channels: tuple[int, ...] = (16, 32, 64, 128)
     tiny_strides: tuple[int, ...] = (2, 2, 2, 1)
+    # tiny only: the pre-trained weights ("" = the shipped checkpoints/backbone_tiny.pt)
+    tiny_backbone_weights: str = ""
 
     # --- input (frames come in as float RGB in [0, 1]) ------------------------
     min_size: int = 600  # shorter side after resizing
@@ -116,9 +122,9 @@ def paper_config(num_classes: int = 30, **overrides) -> DetectorConfig:
 
 
 def tiny_config(num_classes: int = 8, **overrides) -> DetectorConfig:
-    """A small detector for 160x120 synthetic frames that trains from scratch on a CPU.
+    """A small detector for 160x120 synthetic frames that trains on a CPU.
 
-    Four Conv-BN-ReLU stages (16/32/64/128 ch, stride 8) behind a full-
+    The backbone starts from the pre-trained tiny backbone (``pretrained_backbone``). Four Conv-BN-ReLU stages (16/32/64/128 ch, stride 8) behind a full-
     resolution stem, anchors of 16/32/64 px, RoIAlign 7x7, FC-256 x2, fewer
     proposals (300 after NMS in training, 100 at test, 64 per support frame),
     and frames kept at their native size (min_size 120, max_size 160: no resize).
@@ -126,6 +132,7 @@ def tiny_config(num_classes: int = 8, **overrides) -> DetectorConfig:
     cfg = DetectorConfig(
         num_classes=num_classes,
         backbone="tiny",
+        pretrained_backbone=True,
         min_size=120,
         max_size=160,
         size_divisible=8,  # = stride: 160x120 frames need no padding
