@@ -113,7 +113,7 @@ def pretrain_backbone(data, out, cfg: PretrainConfig = PretrainConfig(), progres
             loss.backward()
             opt.step()
             sched.step()
-            losses.append(float(loss))
+            losses.append(loss.item())
             bar.update()
             bar.set_postfix(epoch=epoch, loss=f"{np.mean(losses[-20:]):.3f}")
     bar.close()

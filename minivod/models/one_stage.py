@@ -46,7 +46,7 @@ from torchvision.models.detection.retinanet import RetinaNetHead
 from torchvision.ops import Conv2dNormActivation, FrozenBatchNorm2d
 from torchvision.ops.feature_pyramid_network import ExtraFPNBlock
 
-from .backbone import TinyBackbone, _resnet101_imagenet
+from .backbone import TinyBackbone, _resnet101_imagenet, load_tiny_backbone
 from .base import FrameFeatures, VideoDetectorBase
 from .config import DetectorConfig
 from .transform import FrameTransform
@@ -106,8 +106,36 @@ class LastLevelP6(ExtraFPNBlock):
         return p + [self.p6(c[-1])], names + ["p6"]
 
 
+def shared_tiny_trunk(cfg: DetectorConfig) -> tuple[nn.Sequential, dict, list[int]]:
+    """The two-stage methods' pre-trained tiny backbone as an FPN body: (body, return_layers, C3-C5 channels).
+
+    The backbone's final map (stride 8) is C3; two Conv-BN-ReLU stages of stride 2
+    on top of it, trained from scratch as FPN's extra levels are, give C4 (stride 16)
+    and C5 (stride 32). So SSVD and the two-stage methods start from the same
+    pre-trained trunk, as the papers' detectors all start from one ResNet-101.
+    """
+    trunk = load_tiny_backbone(cfg.tiny_backbone_weights, cfg.tiny_channels, cfg.tiny_strides)
+    c = trunk.out_channels
+    layers = list(trunk.body)  # stem, then two convs per stage; the last one is C3
+    n = len(layers)
+    for _ in range(2):
+        layers += [Conv2dNormActivation(c, c, kernel_size=3, stride=2), Conv2dNormActivation(c, c, kernel_size=3)]
+    return_layers = {str(n - 1): "c3", str(n + 1): "c4", str(n + 3): "c5"}
+    return nn.Sequential(*layers), return_layers, [c, c, c]
+
+
 def build_fpn(cfg: DetectorConfig, opts: OneStageConfig) -> BackboneWithFPN:
-    """FPN P3-P6 on the tiny CNN (C3-C5 = its last three stages) or on ResNet-101 (conv3-conv5)."""
+    """FPN P3-P6 on the tiny CNN or on ResNet-101 (conv3-conv5).
+
+    Tiny: with ``cfg.pretrained_backbone`` (the tiny preset's default) C3 is the shared
+    pre-trained trunk's final map (:func:`shared_tiny_trunk`); from scratch, C3-C5 are the
+    last three stages of a five-stage CNN of its own (``opts.tiny_channels``), the trunk
+    SSVD's checkpoints had before the pre-trained backbone.
+    """
+    if cfg.backbone == "tiny" and cfg.pretrained_backbone:
+        body, return_layers, channels = shared_tiny_trunk(cfg)
+        return BackboneWithFPN(body, return_layers, channels, opts.fpn_channels,
+                               extra_blocks=LastLevelP6(channels[-1], opts.fpn_channels))
     if cfg.backbone == "tiny":
         body = TinyBackbone(opts.tiny_channels, opts.tiny_strides).body
         n = len(opts.tiny_channels)  # body = [stem, stage 1 (2 convs), ..., stage n (2 convs)]
