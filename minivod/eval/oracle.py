@@ -26,6 +26,7 @@ import torch
 from torchvision.ops import batched_nms
 
 from minivod.boxes import box_iou_vid
+from minivod.eval.results_io import VIDDetections
 
 
 def track_classes(video) -> dict[int, int]:
@@ -42,15 +43,20 @@ def class_oracle(detections: dict, dataset, iou: float = 0.5, nms_thresh: float 
 
     Args:
         detections: ``{frame_index: (boxes (Tensor[K, 4]) VID pixels, scores (Tensor[K]), labels (Tensor[K]))}``
-            as ``minivod.engine.evaluate.score_dataset`` returns them
+            as ``minivod.engine.evaluate.score_dataset`` returns them, or a
+            :class:`~minivod.eval.results_io.VIDDetections` (e.g. read from a result file)
         dataset: the :class:`~minivod.data.vid.VIDDataset` they were made on
     Returns:
-        the same structure, relabelled and merged
+        ``{frame_index: (boxes, scores, labels)}``, relabelled and merged (frames without detections left out)
     """
+    if isinstance(detections, VIDDetections):
+        detections = detections.to_frames()
     out = {}
     for video in dataset.videos:
         majority = track_classes(video)
         for f in video.frames:
+            if f.index not in detections:
+                continue
             boxes, scores, labels = detections[f.index]
             labels = labels.clone()
             if len(boxes) and len(f):
