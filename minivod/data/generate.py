@@ -76,13 +76,13 @@ def sample_object(rng, k, n, width, height, still=False):
     shape, texture = class_list()[k - 1]
     size = rng.uniform(8.0, 18.0)                              # radius in px
     side = 1.8 * size
-    kind = "still" if still else rng.choice(["slow", "medium", "fast"], p=[0.34, 0.33, 0.33])
+    kind = "still" if still else rng.choice(["slow", "medium", "fast"], p=[0.3, 0.3, 0.4])
     rel = {"still": 0.0, "slow": rng.uniform(0.0, 0.004), "medium": rng.uniform(0.01, 0.02),
            "fast": rng.uniform(0.04, 0.085)}[kind]
     speed = np.full(n, rel * side)
     if kind == "fast":  # bursts and pauses: sharp frames exist between the blurred ones
         period, phase = rng.uniform(18, 32), rng.uniform(0, 2 * np.pi)
-        speed *= np.clip(1.6 * (0.5 - 0.5 * np.cos(2 * np.pi * np.arange(n) / period + phase)) ** 1.5, 0, 1.3)
+        speed *= np.clip(1.6 * (0.5 - 0.5 * np.cos(2 * np.pi * np.arange(n) / period + phase)), 0, 1.3)
     heading = rng.uniform(0, 2 * np.pi) + np.cumsum(rng.normal(0, 0.08, n))
     theta0 = rng.uniform(-0.25, 0.25)
     theta = theta0 + np.zeros(n)
@@ -136,8 +136,8 @@ def sample_scene(rng, n, width, height, still=False):
             start, length = rng.integers(0, n - 6), rng.integers(10, 18)
             peak = rng.choice([-rng.uniform(0.5, 0.68), rng.uniform(0.6, 0.9)], p=[0.7, 0.3])
             gain = gain + _ramp(n, start, length, peak)
-        if rng.random() < 0.35:                                   # defocus
-            start, length = rng.integers(0, n - 6), rng.integers(8, 16)
+        if rng.random() < 0.55:                                   # defocus
+            start, length = rng.integers(0, n - 6), rng.integers(10, 20)
             defocus = _ramp(n, start, length, rng.uniform(1.8, 2.6), sharpness=3.0)
     occluders = []
     if not still and rng.random() < 0.3:                          # a static post in front
