@@ -74,7 +74,11 @@ def measure_comparison(device: str, only=None) -> dict:
     clean = lambda v: None if isinstance(v, float) and v != v else v  # noqa: E731  (NaN -> null)
     fresh = {m: {k: ({t: clean(x) for t, x in v.items()} if isinstance(v, dict) else clean(v))
                  for k, v in r.items()} for m, r in rows.items()}
-    payload = {"machine": {**machine(), "device": device},
+    from minivod.data.vid import VIDDataset
+
+    val = VIDDataset(default_data_root(), "val")
+    data = f"data_small val ({len(val.videos)} videos, {sum(len(v) for v in val.videos)} frames)"
+    payload = {"machine": {**machine(), "device": device}, "data": data,
                "methods": {m: fresh[m] if m in fresh else old[m] for m in methods}}
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "comparison.json").write_text(json.dumps(payload, indent=2) + "\n")
@@ -87,9 +91,13 @@ def comparison_markdown(payload: dict) -> str:
     nan = float("nan")
     rows = {m: {k: (nan if v is None else v) for k, v in r.items()} for m, r in payload["methods"].items()}
     mc = payload["machine"]
-    return (f"data_small val (16 videos, 768 frames); ms/frame measured on {mc['processor']} "
+    data = payload.get("data", "data_small val (16 videos, 768 frames)")
+    note = ("\nRows whose backbone start is `scratch` were trained from scratch on the previous data_small, before "
+            "the pre-trained tiny backbone; they are scored on today's data and are not comparable with the "
+            "baseline until they are retrained.\n") if any(r.get("backbone_start") == "scratch" for r in rows.values()) else ""
+    return (f"{data}; ms/frame measured on {mc['processor']} "
             f"({mc.get('device', 'cpu')}, {mc.get('threads', '?')} threads), torch {mc['torch']}.\n\n"
-            + table(rows, markdown=True) + "\n")
+            + table(rows, markdown=True) + "\n" + note)
 
 
 def checkpoints_markdown(payload: dict) -> str:

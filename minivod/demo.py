@@ -21,7 +21,7 @@ from minivod.models import count_parameters
 
 COLUMNS = [("mAP", "mAP"), ("mAP_slow", "slow"), ("mAP_medium", "medium"), ("mAP_fast", "fast"),
            ("mAP_clean", "clean"), ("mAP_degraded", "degraded"), ("mAP_seq_nms", "+Seq-NMS"),
-           ("ms_per_frame", "ms/frame"), ("params_M", "params (M)")]
+           ("ms_per_frame", "ms/frame"), ("params_M", "params (M)"), ("backbone_start", "backbone start")]
 
 
 # the methods compared, in the order of the table: the two single-frame baselines (two-stage, and the
@@ -55,6 +55,8 @@ def compare(methods, data, device: str, progress: bool = True, dataset=None, kee
             "mAP_degraded": tags.get("degraded", math.nan), "mAP_seq_nms": with_seq["mAP"],
             "mAP_by_tag": tags, "ms_per_frame": timing["ms_per_frame"],
             "params_M": count_parameters(model) / 1e6, "checkpoint_iterations": meta.get("iteration"),
+            # checkpoints trained from scratch predate the pre-trained tiny backbone and today's data_small
+            "backbone_start": "pre-trained" if meta["config"].get("pretrained_backbone") else "scratch",
         }
         if keep_detections:
             kept[method] = detections
@@ -66,7 +68,10 @@ def table(rows: dict, markdown: bool = False, columns=None) -> str:
     columns = COLUMNS if columns is None else columns
     head = ["method"] + [title for _, title in columns]
     lines = []
-    fmt = lambda k, v: f"{v:.1f}" if k == "ms_per_frame" else (f"{v:.2f}" if k == "params_M" else f"{v:.3f}")  # noqa: E731
+    def fmt(k, v):
+        if isinstance(v, str):
+            return v
+        return f"{v:.1f}" if k == "ms_per_frame" else (f"{v:.2f}" if k == "params_M" else f"{v:.3f}")
     body = [[m] + [fmt(k, r[k]) for k, _ in columns] for m, r in rows.items()]
     if markdown:
         lines.append("| " + " | ".join(head) + " |")
@@ -141,5 +146,8 @@ def run(args) -> int:
                                     f"torch {machine['torch']}\n\n" + table(rows, markdown=True) + "\n")
     plot(rows, out / "comparison.png")
     print(table(rows))
+    if any(r["backbone_start"] == "scratch" for r in rows.values()):
+        print("backbone start 'scratch': trained from scratch on the previous data_small, before the pre-trained "
+              "tiny backbone; compare those rows with the baseline only after they are retrained")
     print(f"wrote {out / 'results.json'}, {out / 'results.md'} and {out / 'comparison.png'}")
     return 0
