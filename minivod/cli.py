@@ -10,6 +10,7 @@ import sys
 COMMANDS = [
     ("minivod.data.generate", "add_parser"),
     ("minivod.eval.cli", "add_evaluate_parser"),
+    ("minivod.eval.cli", "add_compare_parser"),
     ("minivod.engine.cli", "add_parsers"),
     ("minivod.engine.pretrain", "add_parser"),
     ("minivod.demo", "add_parser"),

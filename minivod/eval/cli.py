@@ -1,10 +1,15 @@
-"""``python -m minivod evaluate``: score an ILSVRC VID result file against a split.
+"""``python -m minivod evaluate`` and ``compare``: score an ILSVRC VID result file, or two against each other.
 
     python -m minivod evaluate --data data_small --split val --dets dets.txt \\
         --out results.json [--plots plots/]
 
 Prints per-class AP and the slow / medium / fast and per-tag mAPs (3 decimals),
 writes them as JSON, and optionally saves the precision-recall and per-group plots.
+
+    python -m minivod compare --data data_small --split val --dets A.txt B.txt --out diff.json
+
+Gives each figure for A and B, B - A and its 95% interval from a paired bootstrap over
+the split's videos (``minivod.eval.bootstrap``).
 """
 from __future__ import annotations
 
@@ -103,4 +108,72 @@ def run_evaluate(args) -> int:
         if breakdown:
             plot_ap_by_group(result).savefig(folder / "ap_by_group.png", dpi=120)
         print(f"wrote plots to {folder}")
+    return 0
+
+
+# --------------------------------------------------------------------------- compare
+def add_compare_parser(subparsers):
+    """Register the ``compare`` sub-command: B against A with paired bootstrap intervals over videos."""
+    p = subparsers.add_parser(
+        "compare", help="is detector B better than A? mAP differences with 95%% intervals (paired bootstrap)",
+        description="Score two ILSVRC VID result files (what `minivod eval --dets` writes) on the same split and "
+                    "give each figure (mAP, slow/medium/fast, clean/degraded where the data has tags) for A and B, "
+                    "the difference B - A, and its 95%% interval over bootstrap resamples of the split's videos "
+                    "(a video drawn twice counts twice; A and B are scored on the same draws). If the interval "
+                    "contains 0, the difference is not established on this split: another choice of val videos "
+                    "could reverse it. See docs/evaluation.md.")
+    p.add_argument("--data", required=True, help="dataset root in the ImageNet VID layout (e.g. data_small)")
+    p.add_argument("--split", default="val", help="split both files were made on (default: val)")
+    p.add_argument("--dets", required=True, nargs=2, metavar=("A.txt", "B.txt"), help="the two result files")
+    p.add_argument("--out", default=None, help="write the comparison as JSON here")
+    p.add_argument("--resamples", type=int, default=1000, help="bootstrap resamples (default 1000)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the resampling (default 0)")
+    p.set_defaults(func=run_compare)
+    return p
+
+
+def verdict(c: dict) -> str:
+    """'B better', 'A better' or 'not established' from a comparison entry's interval."""
+    if c["low"] > 0:
+        return "B better"
+    if c["high"] < 0:
+        return "A better"
+    return "not established"
+
+
+def format_comparison(result: dict, a_name="A", b_name="B") -> str:
+    """The comparison as a table: figure, A, B, B - A, its interval, the verdict."""
+    lines = [f"{'figure':<14}{'A':>8}{'B':>8}{'B - A':>9}   {'95% interval':<18} verdict"]
+    for name, c in result.items():
+        if name.startswith("_"):
+            continue
+        lines.append(f"{name:<14}{c['a']:>8.3f}{c['b']:>8.3f}{c['diff']:>+9.3f}   "
+                     f"[{c['low']:+.3f}, {c['high']:+.3f}]   {verdict(c)}")
+    meta = result.get("_meta", {})
+    lines.append(f"A = {a_name}, B = {b_name}; {meta.get('resamples')} resamples of {meta.get('videos')} videos")
+    return "\n".join(lines)
+
+
+def run_compare(args) -> int:
+    """Read both files, bootstrap, print, write JSON."""
+    from minivod.data.vid import VIDDataset
+    from minivod.eval.bootstrap import frame_videos, paired_bootstrap
+
+    try:
+        dataset = VIDDataset(args.data, split=args.split, skip_empty=False, check_images=False)
+        gt = ground_truth_from_dataset(dataset)
+        a, b = (read_vid_results(path, num_classes=gt.num_classes, frame_indices=gt.frames.keys())
+                for path in args.dets)
+        result = paired_bootstrap(gt, a, b, frame_videos(dataset), resamples=args.resamples, seed=args.seed)
+    except ValueError as e:  # includes the data layer's DataError
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    print(format_comparison(result, *args.dets))
+    if args.out:
+        meta = {**result.pop("_meta"), "a": args.dets[0], "b": args.dets[1], "data": str(args.data),
+                "split": args.split}
+        out = Path(args.out)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps({**result, "_meta": meta}, indent=2) + "\n")
+        print(f"wrote {out}")
     return 0
