@@ -1,33 +1,35 @@
-"""The paired bootstrap over videos: the fast path equals the slow reference; intervals behave."""
+"""The paired bootstrap over videos: the fast path equals the slow reference; intervals behave; the CLI."""
 import json
-import subprocess
-import sys
+import math
 
 import numpy as np
 import pytest
 
+from minivod.cli import main
 from minivod.eval import evaluate_vid
-from minivod.eval.bootstrap import bootstrap_reference, paired_bootstrap, replicate_figures
+from minivod.eval.bootstrap import (FIGURES, _Matched, _Split, bootstrap_reference, paired_bootstrap,
+                                    replicate_figures)
 from minivod.eval.ground_truth import FrameGroundTruth, GroundTruth
 from minivod.eval.results_io import VIDDetections, write_vid_results
 
 TAGS = [(), (), ("motion_blur",), ("defocus", "occlusion"), ()]
 
 
-def make_case(seed=0, videos=6, frames=5, classes=3):
-    """Ground truth with speed and tag info (some frames empty) and a detector's output on it."""
+def make_case(seed=0, videos=6, frames=5, classes=3, max_boxes=4):
+    """Ground truth with speed and tag info (some frames empty) and a detector's output on it.
+
+    The last video holds class 1 only, so a replicate drawing only it has no box of the other classes.
+    """
     rng = np.random.default_rng(seed)
     gt_frames, video_of, rows = {}, {}, []
     index = 1
     for v in range(videos):
         for t in range(frames):
-            n = int(rng.integers(0, 4)) if (v + t) % 7 else 0
+            n = int(rng.integers(0, max_boxes)) if (v + t) % 7 else 0  # every 7th frame has no box
             xy = rng.uniform(0, 80, (n, 2))
             wh = rng.uniform(12, 30, (n, 2))
-            boxes = np.concatenate([xy, xy + wh], 1)
-            labels = rng.integers(1, classes + 1, n)
-            if v == videos - 1:
-                labels[:] = 1  # the last video alone holds... a class-1-only world: some draws miss classes 2, 3
+            boxes = np.concatenate([xy, xy + wh], 1)  # (n, 4)
+            labels = rng.integers(1, classes + 1, n) if v < videos - 1 else np.ones(n, np.int64)
             gt_frames[index] = FrameGroundTruth(boxes, labels, rng.uniform(0.5, 1.0, n),
                                                 [TAGS[int(k)] for k in rng.integers(0, len(TAGS), n)])
             video_of[index] = f"video_{v:02d}"
@@ -36,7 +38,7 @@ def make_case(seed=0, videos=6, frames=5, classes=3):
                     wrong = rng.random() < 0.2
                     rows.append((index, (lab % classes) + 1 if wrong else lab, rng.uniform(0.3, 1.0),
                                  *(b + rng.normal(0, 1.5, 4))))
-            for _ in range(int(rng.integers(0, 3))):  # false positives, also on empty frames
+            for _ in range(int(rng.integers(0, 3))):  # false positives, also on frames without boxes
                 x, y = rng.uniform(0, 90, 2)
                 rows.append((index, rng.integers(1, classes + 1), rng.uniform(0, 0.8), x, y, x + 15, y + 15))
             index += 1
@@ -47,73 +49,126 @@ def make_case(seed=0, videos=6, frames=5, classes=3):
     return GroundTruth(gt_frames, [f"c{k}" for k in range(1, classes + 1)]), dets, video_of
 
 
+def same(x, y, tol=1e-9) -> bool:
+    return (math.isnan(x) and math.isnan(y)) or abs(x - y) <= tol
+
+
+# --------------------------------------------------------------------------- (a) fast == slow reference
 @pytest.mark.parametrize("drawn", [
     ["video_00", "video_01", "video_02", "video_03", "video_04", "video_05"],  # the split itself
     ["video_00", "video_00", "video_02", "video_03", "video_03", "video_03"],  # repeats
+    ["video_03", "video_01", "video_03", "video_00", "video_01", "video_04"],  # repeats, any order
     ["video_05", "video_05", "video_05", "video_05", "video_05", "video_05"],  # classes 2, 3 missing
     ["video_01", "video_02", "video_02", "video_04", "video_05", "video_05"],
 ])
 def test_fast_path_equals_the_reference(drawn):
     gt, dets, videos = make_case()
     names = sorted(set(videos.values()))
-    counts = np.array([drawn.count(n) for n in names])
+    counts = np.array([drawn.count(n) for n in names])  # (V,) the replicate's video multiplicities
     fast = replicate_figures(gt, dets, videos, counts)
-    slow = bootstrap_reference(gt, dets, videos, sorted(drawn))
-    assert set(fast) == set(slow) == {"mAP", "mAP_slow", "mAP_medium", "mAP_fast", "mAP_clean", "mAP_degraded"}
-    for k in slow:
-        assert fast[k] == pytest.approx(slow[k], abs=1e-9), k
+    slow = bootstrap_reference(gt, dets, videos, drawn)
+    assert set(fast) == set(FIGURES)
+    for k in FIGURES:
+        assert same(fast[k], slow[k]), (k, fast[k], slow[k])
+    if set(drawn) == {"video_05"}:  # this replicate really has no box of classes 2 and 3
+        labels = np.concatenate([gt.frames[i].labels for i, v in videos.items() if v == "video_05"])
+        assert set(labels.tolist()) == {1}
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_fast_path_equals_the_reference_on_random_draws(seed):
+    gt, dets, videos = make_case(seed=seed, videos=5, classes=2)
+    names = sorted(set(videos.values()))
+    rng = np.random.default_rng(seed)
+    for _ in range(3):
+        drawn = list(rng.choice(names, len(names)))
+        fast = replicate_figures(gt, dets, videos, np.array([drawn.count(n) for n in names]))
+        slow = bootstrap_reference(gt, dets, videos, drawn)
+        for k in FIGURES:
+            assert same(fast[k], slow[k]), (drawn, k, fast[k], slow[k])
 
 
 def test_full_sample_matches_evaluate_vid():
     gt, dets, videos = make_case(seed=1)
     full = evaluate_vid(dets, gt)
-    out = paired_bootstrap(gt, dets, dets, videos, resamples=50)
-    assert out["mAP"]["a"] == pytest.approx(full["mAP"], abs=1e-12)
-    assert out["mAP_fast"]["a"] == pytest.approx(full["mAP_fast"], abs=1e-12)
-    assert out["mAP_degraded"]["b"] == pytest.approx(full["mAP_by_tag"]["degraded"], abs=1e-12)
+    expected = {"mAP": full["mAP"], "mAP_slow": full["mAP_slow"], "mAP_medium": full["mAP_medium"],
+                "mAP_fast": full["mAP_fast"], "mAP_clean": full["mAP_by_tag"]["clean"],
+                "mAP_degraded": full["mAP_by_tag"]["degraded"]}
+    out = paired_bootstrap(gt, dets, dets, videos, resamples=20)
+    for k, v in expected.items():
+        assert out[k]["a"] == pytest.approx(v, abs=1e-12) and out[k]["b"] == pytest.approx(v, abs=1e-12), k
 
 
+# --------------------------------------------------------------------------- (b, c, d) intervals
 def test_a_detector_against_itself_is_zero():
     gt, dets, videos = make_case(seed=2)
     out = paired_bootstrap(gt, dets, dets, videos, resamples=200)
-    for k, c in out.items():
-        if not k.startswith("_"):
-            assert c["diff"] == 0 and c["low"] == 0 and c["high"] == 0
+    assert set(out) == set(FIGURES) | {"_meta"}
+    for k in FIGURES:
+        assert out[k]["diff"] == 0 and out[k]["low"] == 0 and out[k]["high"] == 0
 
 
-def test_small_noise_is_not_established_and_a_clear_gain_is():
+def test_small_score_noise_is_not_established():
     gt, dets, videos = make_case(seed=3, videos=12)
     rng = np.random.default_rng(0)
     jittered = VIDDetections(dets.frame_index, dets.labels, dets.scores * rng.uniform(0.97, 1.03, len(dets)),
                              dets.boxes)
-    noise = paired_bootstrap(gt, dets, jittered, videos, resamples=300)
-    assert noise["mAP"]["low"] <= 0 <= noise["mAP"]["high"]
-    # A loses the true positives of half its frames: B (the full detector) is clearly better
-    keep = (dets.frame_index % 2 == 0) | (dets.scores < 0.3)
-    worse = VIDDetections(dets.frame_index[keep], dets.labels[keep], dets.scores[keep], dets.boxes[keep])
-    gain = paired_bootstrap(gt, worse, dets, videos, resamples=300)
-    assert gain["mAP"]["diff"] > 0 and gain["mAP"]["low"] > 0
+    out = paired_bootstrap(gt, dets, jittered, videos, resamples=300)
+    assert out["mAP"]["low"] <= 0 <= out["mAP"]["high"]
 
 
-def test_compare_cli(tmp_path, vid_mini):
+def test_half_the_true_positives_removed_is_clearly_worse():
+    gt, dets, videos = make_case(seed=3, videos=12)
+    matched = _Matched(dets, _Split(gt, videos))  # the protocol's matching, rows in its canonical order
+    is_tp = np.zeros(len(dets), bool)
+    is_tp[matched.order] = matched.matched >= 0  # (D,) in the input order
+    tps = np.flatnonzero(is_tp)
+    keep = np.ones(len(dets), bool)
+    keep[tps[::2]] = False  # A: every other true positive gone
+    a = VIDDetections(dets.frame_index[keep], dets.labels[keep], dets.scores[keep], dets.boxes[keep])
+    out = paired_bootstrap(gt, a, dets, videos, resamples=300)
+    assert out["mAP"]["diff"] > 0.1 and out["mAP"]["low"] > 0
+    assert paired_bootstrap(gt, dets, a, videos, resamples=300)["mAP"]["high"] < 0  # and the other way round
+
+
+# --------------------------------------------------------------------------- (e) the command line
+def test_compare_cli(tmp_path, vid_mini, capsys):
     from minivod.data.vid import VIDDataset
 
-    val = VIDDataset(vid_mini, "val")
-    f = val.videos[0].frames
+    frames = VIDDataset(vid_mini, "val").videos[0].frames
+    f0, f1 = frames[0], frames[1]
     a, b = tmp_path / "a.txt", tmp_path / "b.txt"
-    frame, box = f[0], f[0].boxes[0]
-    write_vid_results(a, VIDDetections([frame.index], [frame.labels[0]], [0.9], [box]))
-    write_vid_results(b, VIDDetections([frame.index, f[1].index], [frame.labels[0]] * 2, [0.9, 0.8],
-                                       [box, box + 40]))
+    write_vid_results(a, VIDDetections([f0.index], [f0.labels[0]], [0.9], [f0.boxes[0]]))
+    write_vid_results(b, VIDDetections([f0.index, f1.index], [f0.labels[0], f1.labels[0]], [0.9, 0.8],
+                                       [f0.boxes[0], f1.boxes[0]]))
     out = tmp_path / "diff.json"
-    cmd = [sys.executable, "-m", "minivod", "compare", "--data", str(vid_mini), "--split", "val",
-           "--dets", str(a), str(b), "--out", str(out), "--resamples", "20"]
-    run = subprocess.run(cmd, capture_output=True, text=True)
-    assert run.returncode == 0, run.stderr
+    args = ["compare", "--data", str(vid_mini), "--split", "val", "--dets", str(a), str(b), "--out", str(out),
+            "--resamples", "20", "--seed", "1"]
+    assert main(args) == 0
+    printed = capsys.readouterr().out
+    assert "95% interval" in printed and "verdict" in printed
     result = json.loads(out.read_text())
-    assert {"a", "b", "diff", "low", "high"} <= set(result["mAP"])
-    assert result["mAP"]["diff"] == pytest.approx(result["mAP"]["b"] - result["mAP"]["a"])
+    assert "mAP" in result and all(k in FIGURES for k in result if k != "_meta")
+    for k, c in result.items():
+        if k != "_meta" and c["a"] is not None:
+            assert set(c) == {"a", "b", "diff", "low", "high"}
+            assert c["diff"] == pytest.approx(c["b"] - c["a"])
+    assert result["mAP"]["diff"] > 0
+    assert {"a": str(a), "b": str(b), "resamples": 20, "seed": 1, "num_videos": 1}.items() <= result["_meta"].items()
+
     bad = tmp_path / "bad.txt"
-    bad.write_text(f"{frame.index} 1 0.5 1 1 5 5\n99999 1 0.5 1 1 5 5\n")
-    run = subprocess.run(cmd[:-6] + [str(a), str(bad)], capture_output=True, text=True)
-    assert run.returncode == 2 and f"{bad}:2" in run.stderr and "not a frame of the split" in run.stderr
+    bad.write_text(f"{f0.index} 1 0.5 1 1 5 5\n{f0.index} 1 0.5 1 1 5\n")  # line 2: six fields
+    assert main(args[:6] + [str(a), str(bad)]) == 2
+    assert f"{bad}:2" in capsys.readouterr().err
+    unknown = tmp_path / "unknown.txt"
+    unknown.write_text(f"\n{f0.index} 1 0.5 1 1 5 5\n99999 1 0.5 1 1 5 5\n")  # line 3: not a frame of val
+    assert main(args[:6] + [str(unknown), str(b)]) == 2
+    err = capsys.readouterr().err
+    assert f"{unknown}:3" in err and "not a frame of the split" in err
+
+
+def test_compare_help_says_what_the_interval_means(capsys):
+    with pytest.raises(SystemExit):
+        main(["compare", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "percentile" in text and "contains 0" in text and "not established" in text

@@ -2,30 +2,45 @@
 
 Frames of one video are not independent (the same objects, the same blur
 episode), so the unit of resampling is the **video**. A replicate draws the
-split's V videos with replacement (a video drawn twice counts twice); both
-result sets are scored on the same replicate (*paired*), and the 95% interval
-of ``B - A`` over the replicates says how much of a difference the choice of
-val videos alone could make. An interval that contains 0 means the difference
-is not established on this split.
+split's V videos with replacement (a video drawn twice counts twice, one not
+drawn is left out); both result sets are scored on the same replicate
+(*paired*), and the 95% percentile interval of ``B - A`` over the replicates
+says how much of a difference the choice of val videos alone could make. An
+interval that contains 0 means the difference is not established on this split.
+
+Figures: ``mAP``, ``mAP_slow / medium / fast`` (motion IoU groups) and
+``mAP_clean / degraded`` (boxes without / with any degradation tag), each
+exactly as :func:`~minivod.eval.vid_eval.evaluate_vid` computes it (the group
+rules of ``breakdown.py``; ``degraded`` is its ``mAP_by_tag["degraded"]``).
+Speed groups need motion IoUs and the tag groups need tags in the ground truth;
+a figure the data cannot give is left out. As in the evaluator, a class without
+ground truth (in a replicate, in a group) is left out of the mean; a replicate
+without any box of a group has no value for that group and is left out of its
+interval.
 
 Exact and fast. The ImageNet VID protocol matches detections to ground truth
-within a frame, so which detection is a true or a false positive, and how much a
-false positive weighs in a group (``breakdown.py``), does not depend on which
-videos are drawn. A replicate only changes how many times each video counts.
-So the matching runs once per result set, and for every class the precision
-and recall at each true positive of the score ranking are linear in the
-videos' multiplicities ``W`` (R replicates x V videos)::
+within a frame, so which detection is a true or a false positive, and how much
+a false positive weighs in a group, does not depend on which videos are drawn.
+A replicate only changes how many times each video counts: its multiplicities
+``W`` (R replicates x V videos). So matching runs once per result set, and for
+each class the counts at the i-th true positive of the score ranking are::
 
-    TP_r(i) = sum_v W[r, v] * cumTP[v, i]      (i: the i-th true positive in the ranking)
-    FP_r(i) = sum_v W[r, v] * cumFP[v, i]      (+ the split-level FP weight of frames without boxes)
+    TP_r(i) = sum_{k <= i} W[r, video of the k-th TP]
+    FP_r(i) = sum_v W[r, v] * cumFP[v, i]  (+ e_r * sum_v W[r, v] * cumEmpty[v, i])
     npos_r  = sum_v W[r, v] * npos[v]
 
-two matrix products per class and figure, then the all-point AP of every
-replicate at once. False positives after a class's last true positive never
-change its AP, and between two true positives only their count matters, which
-is why the true positives are enough. :func:`bootstrap_reference` does the same
-the slow, obvious way (duplicate the drawn videos, call ``evaluate_vid``); the
-tests check that both agree.
+with ``cumFP[v, i]`` the FP weight of video v's detections ranked up to the i-th
+TP. Only the detections on frames without any box are different: their FP
+weight in a group is the fraction of *the split's* boxes that are in the group,
+``e_r``, which changes with the replicate. False positives after a class's last
+true positive never change its AP, and between two true positives only their
+sum matters, so the T true positives are enough: a (R, T) matrix per class and
+figure, then the all-point AP of every replicate at once.
+
+:func:`bootstrap_reference` does the same the slow, obvious way (copy the drawn
+videos into a new split, call ``evaluate_vid``); the tests check that both agree
+to 1e-9. The only case where they could differ is an exact score tie across
+frames, which the protocol orders arbitrarily anyway.
 """
 from __future__ import annotations
 
@@ -45,141 +60,181 @@ def frame_videos(dataset) -> dict[int, str]:
     return {int(f.index): v.name for v in dataset.videos if not getattr(v, "is_still", False) for f in v.frames}
 
 
-def _groups(gt: GroundTruth) -> dict[str, np.ndarray]:
-    """The boxes each figure counts: all, the speed groups, and clean / degraded where the data has tags."""
-    flat = gt.flat
-    groups = {"mAP": np.ones(len(flat.labels), bool)}
-    if np.isfinite(flat.motion_iou).any():
-        groups.update({f"mAP_{k}": m for k, m in speed_group_masks(flat.motion_iou).items()})
-    if any(len(t) for t in flat.tags):
-        masks = tag_group_masks(flat.tags, tags=())
-        groups.update({"mAP_clean": masks["clean"], "mAP_degraded": masks["degraded"]})
-    return groups
+# --------------------------------------------------------------------------- the split, once
+class _Split:
+    """What the bootstrap needs of the ground truth: each box's video, and the box groups of the figures."""
+
+    def __init__(self, gt: GroundTruth, videos: dict):
+        flat = self.flat = gt.flat
+        self.num_classes = gt.num_classes
+        missing = [int(i) for i in flat.frame_indices if int(i) not in videos]
+        if missing:
+            raise ValueError(f"{len(missing)} frames of the split have no video (first: frame index {missing[0]})")
+        self.names = sorted({videos[int(i)] for i in flat.frame_indices})  # video k is names[k]
+        vid_id = {n: k for k, n in enumerate(self.names)}
+        self.video_of_frame = np.array([vid_id[videos[int(i)]] for i in flat.frame_indices], np.int64)  # (F,)
+        self.video_of_box = self.video_of_frame[flat.frame_pos]  # (G,)
+        self.groups = {"mAP": np.ones(len(flat.labels), bool)}  # figure -> (G,) the boxes it counts
+        if np.isfinite(flat.motion_iou).any():
+            self.groups.update({f"mAP_{k}": m for k, m in speed_group_masks(flat.motion_iou).items()})
+        if any(len(t) for t in flat.tags):
+            masks = tag_group_masks(flat.tags, tags=())
+            self.groups.update({"mAP_clean": masks["clean"], "mAP_degraded": masks["degraded"]})
+
+    @property
+    def num_videos(self) -> int:
+        return len(self.names)
+
+    def boxes_per_video(self, in_group: np.ndarray, label: int | None = None) -> np.ndarray:
+        """(V,) boxes of the group (of one class, if given) in each video."""
+        keep = in_group if label is None else in_group & (self.flat.labels == label)
+        return np.bincount(self.video_of_box[keep], minlength=self.num_videos).astype(np.float64)
 
 
-def _events(dets: VIDDetections, gt: GroundTruth, video_of_frame: np.ndarray, groups: dict):
-    """Per figure and class, what the AP of any replicate needs (see the module docstring).
+class _Matched:
+    """One result set matched once to the ground truth with the protocol of ``vid_eval.py`` (its own code).
 
-    Returns ``{figure: [per class c: (cumTP (V, T), cumFP (V, T), cumEmpty (V, T))]}`` where T is the
-    class's true positives in ranking order and ``cumEmpty`` counts the unmatched detections on frames
-    without any box (whose FP weight in a group is a split-level fraction, so it changes per replicate).
+    Rows are in the protocol's canonical order (``order`` (D,): the input rows in that order): ``matched`` (D,)
+    the ground-truth row each detection took (-1: none), ``pos`` (D,) its frame position, ``video`` (D,) its
+    video, ``ranking`` per class.
     """
-    flat = gt.flat
-    C, V = gt.num_classes, int(video_of_frame.max()) + 1 if len(video_of_frame) else 0
-    pos = _frame_positions(dets.frame_index, flat.frame_indices)  # (D,)
-    order = canonical_order(pos, dets.labels, dets.scores, dets.boxes, C)
-    pos, labels, scores, boxes = pos[order], dets.labels[order], dets.scores[order], dets.boxes[order]
-    matched = match_detections(boxes, pos * (C + 1) + labels,
-                               flat.boxes, flat.frame_pos * (C + 1) + flat.labels, flat.iou_threshold)  # (D,)
-    ranking = class_ranking(labels, scores, C)
-    unmatched = np.flatnonzero(matched < 0)
-    ov_det, ov_gt, ov_iou = frame_overlaps(boxes[unmatched], pos[unmatched], flat)
-    overlaps = (unmatched[ov_det], ov_gt, ov_iou)
-    video = video_of_frame[pos]  # (D,)
-    empty_frame = (np.diff(flat.frame_start)[pos] == 0) & (matched < 0)  # (D,)
+
+    def __init__(self, dets, split: _Split):
+        flat, C = split.flat, split.num_classes
+        dets = as_vid_detections(dets)
+        if len(dets) and (dets.labels.min() < 1 or dets.labels.max() > C):
+            raise ValueError(f"detection class indices must be in 1..{C}")
+        if not np.isfinite(dets.scores).all() or not np.isfinite(dets.boxes).all():
+            raise ValueError("detection scores and boxes must be finite")
+        pos = _frame_positions(dets.frame_index, flat.frame_indices)  # (D,)
+        order = self.order = canonical_order(pos, dets.labels, dets.scores, dets.boxes, C)  # as evaluate_vid
+        pos, labels, scores, boxes = pos[order], dets.labels[order], dets.scores[order], dets.boxes[order]
+        self.matched = match_detections(boxes, pos * (C + 1) + labels,
+                                        flat.boxes, flat.frame_pos * (C + 1) + flat.labels, flat.iou_threshold)
+        self.pos, self.video = pos, split.video_of_frame[pos]  # (D,), (D,)
+        self.ranking = class_ranking(labels, scores, C)
+        unmatched = np.flatnonzero(self.matched < 0)
+        ov_det, ov_gt, ov_iou = frame_overlaps(boxes[unmatched], pos[unmatched], flat)
+        self.overlaps = (unmatched[ov_det], ov_gt, ov_iou)  # what group FP weights need
+        self.on_empty_frame = np.diff(flat.frame_start)[pos] == 0  # (D,) never matched
+
+    def weights(self, figure: str, in_group: np.ndarray, flat):
+        """Per detection: TP weight (0 / 1), FP weight on frames with boxes, and whether it is an FP on a frame
+        without boxes (its weight ``e_r`` is set per replicate). Each (D,)."""
+        if figure == "mAP":  # the plain mAP: every unmatched detection is a full FP, boxes or not
+            tp = (self.matched >= 0).astype(np.float64)
+            return tp, 1.0 - tp, np.zeros(len(tp), bool)
+        tp, fp = group_weights(self.matched, in_group, self.pos, self.overlaps, flat)  # breakdown.py's rules
+        return tp, np.where(self.on_empty_frame, 0.0, fp), self.on_empty_frame
+
+
+# --------------------------------------------------------------------------- AP of every replicate
+def _class_ap(tp, fp, empty, rank, video, W, npos, empty_weight) -> np.ndarray:
+    """All-point AP of one class in every replicate (R,); NaN where the replicate has no box of it.
+
+    Args:
+        tp (ndarray[D]), fp (ndarray[D]), empty (ndarray[D] bool): from :meth:`_Matched.weights`
+        rank (ndarray[D_c]): the class's detections by descending score
+        video (ndarray[D]): video of each detection
+        W (ndarray[R, V]): video multiplicities; npos (ndarray[V]): the class's boxes per video
+        empty_weight (ndarray[R]): FP weight ``e_r`` of a detection on a frame without boxes
+    """
+    n = W @ npos  # (R,) npos_r
+    ap = np.where(n > 0, 0.0, np.nan)  # a class with boxes but no true positive: AP 0
+    hits = np.flatnonzero(tp[rank] > 0)  # (T,) ranks of the true positives
+    if not len(hits):
+        return ap
+    rank = rank[: hits[-1] + 1]  # later false positives never change the AP
+    event = np.searchsorted(hits, np.arange(len(rank)))  # (D_c,) the TP at or after each rank
+    V = W.shape[1]
+    TP = np.cumsum(W[:, video[rank[hits]]], axis=1)  # (R, T): each TP adds its video's multiplicity
+    fp_in = np.zeros((V, len(hits)))
+    np.add.at(fp_in, (video[rank], event), fp[rank])  # (V, T) FP weight between consecutive TPs
+    FP = np.cumsum(W @ fp_in, axis=1)  # (R, T)
+    if empty[rank].any():
+        empty_in = np.zeros((V, len(hits)))
+        np.add.at(empty_in, (video[rank], event), empty[rank].astype(np.float64))
+        FP += empty_weight[:, None] * np.cumsum(W @ empty_in, axis=1)
+    recall = TP / np.maximum(n, 1e-12)[:, None]  # (R, T)
+    precision = TP / np.maximum(TP + FP, np.finfo(np.float64).eps)  # (R, T), as ap_per_class
+    envelope = np.maximum.accumulate(precision[:, ::-1], axis=1)[:, ::-1]  # p_interp: max over later TPs
+    d_recall = np.diff(recall, axis=1, prepend=0.0)  # (R, T), 0 for a TP of a video not drawn
+    has = n > 0
+    ap[has] = (d_recall * envelope).sum(1)[has]  # AP = sum_i (r_i - r_{i-1}) p_interp(r_i)
+    return ap
+
+
+def _replicate_maps(split: _Split, matched: _Matched, W: np.ndarray) -> dict:
+    """``{figure: (R,)}`` the figures of one result set in every replicate (rows of W)."""
+    flat, C = split.flat, split.num_classes
+    all_boxes = split.boxes_per_video(np.ones(len(flat.labels), bool))  # (V,)
     out = {}
-    for name, in_group in groups.items():
-        if name == "mAP":
-            tp = (matched >= 0).astype(np.float64)
-            fp = 1.0 - tp
-            empty = np.zeros(len(tp), bool)  # the plain mAP: every FP weighs 1, with or without boxes
-        else:
-            tp, fp = group_weights(matched, in_group, pos, overlaps, flat)
-            empty = empty_frame
-            fp = np.where(empty, 0.0, fp)  # added back per replicate
-        per_class = []
-        for c in range(1, C + 1):
-            rank = ranking[c]  # (D_c,) by descending score
-            hits = np.flatnonzero(tp[rank] > 0)  # (T,) positions of the true positives
-            if not len(hits):
-                per_class.append(None)
-                continue
-            rank = rank[: hits[-1] + 1]  # later false positives never change the AP
-            step = np.searchsorted(hits, np.arange(len(rank)))  # (D_c,) the TP event each detection counts at
-            cum = []
-            for weight in (tp[rank], fp[rank], empty[rank].astype(np.float64)):
-                m = np.zeros((V, len(hits)))
-                np.add.at(m, (video[rank], step), weight)
-                cum.append(np.cumsum(m, axis=1))  # (V, T)
-            per_class.append(tuple(cum))
-        out[name] = per_class
+    for figure, in_group in split.groups.items():
+        tp, fp, empty = matched.weights(figure, in_group, flat)
+        # breakdown.py: a FP on a frame without boxes weighs the split's fraction of boxes in the group
+        empty_weight = (W @ split.boxes_per_video(in_group)) / np.maximum(W @ all_boxes, 1)  # (R,)
+        aps = np.stack([_class_ap(tp, fp, empty, matched.ranking[c], matched.video, W,
+                                  split.boxes_per_video(in_group, c), empty_weight)
+                        for c in range(1, C + 1)], axis=1)  # (R, C)
+        counted = np.isfinite(aps).sum(1)  # (R,) classes with boxes in the replicate
+        out[figure] = np.where(counted > 0, np.nansum(aps, 1) / np.maximum(counted, 1), np.nan)  # mean of those
     return out
 
 
-def _npos(gt: GroundTruth, video_of_box: np.ndarray, groups: dict, V: int) -> dict:
-    """``{figure: (C + 1, V)}`` ground-truth boxes of each class in each video, counted in the figure's group."""
-    flat = gt.flat
-    out = {}
-    for name, in_group in groups.items():
-        n = np.zeros((gt.num_classes + 1, V))
-        np.add.at(n, (flat.labels[in_group], video_of_box[in_group]), 1.0)
-        out[name] = n
-    return out
-
-
-def _replicate_maps(events, npos, W: np.ndarray, empty_weight: np.ndarray) -> np.ndarray:
-    """mAP of every replicate (R,) for one figure; ``empty_weight`` (R,) is the FP weight on box-less frames."""
-    C = npos.shape[0] - 1
-    aps = np.full((len(W), C), np.nan)  # (R, C)
-    for c in range(1, C + 1):
-        n = W @ npos[c]  # (R,)
-        has = n > 0
-        aps[:, c - 1] = np.where(has, 0.0, np.nan)
-        if events[c - 1] is None:
-            continue
-        cum_tp, cum_fp, cum_empty = events[c - 1]
-        TP = W @ cum_tp  # (R, T)
-        FP = W @ cum_fp + empty_weight[:, None] * (W @ cum_empty)  # (R, T)
-        recall = TP / np.maximum(n, 1e-12)[:, None]
-        precision = TP / np.maximum(TP + FP, np.finfo(np.float64).eps)
-        envelope = np.maximum.accumulate(precision[:, ::-1], axis=1)[:, ::-1]  # max over later TPs
-        d_recall = np.diff(recall, axis=1, prepend=0.0)  # (R, T)
-        aps[has, c - 1] = (d_recall * envelope).sum(1)[has]
-    with np.errstate(all="ignore"):
-        return np.nanmean(aps, axis=1)  # classes without ground truth in a replicate are left out
-
-
+# --------------------------------------------------------------------------- the comparison
 def paired_bootstrap(gt: GroundTruth, a, b, videos: dict, resamples: int = 1000, seed: int = 0,
                      level: float = 0.95) -> dict:
-    """The figures of A and B on the split and the ``level`` interval of B - A over video resamples.
+    """The figures of A and B on the split, and the ``level`` percentile interval of B - A over video resamples.
 
     Args:
         gt: the split's ground truth
         a, b: result sets on it (:class:`VIDDetections` or ``{frame_index: (boxes, scores, labels)}``)
-        videos: ``{frame_index: video id}`` for every frame of ``gt`` (:func:`frame_videos`)
-        resamples: bootstrap replicates R (each draws V videos with replacement)
+        videos: ``{frame_index: video name}`` for every frame of ``gt`` (:func:`frame_videos`)
+        resamples: bootstrap replicates R (each draws the V videos with replacement)
+        seed: seed of the draws (``numpy.random.default_rng``)
     Returns:
-        ``{figure: {"a", "b", "diff" (b - a), "low", "high"}}`` for ``mAP``, ``mAP_slow/medium/fast``
-        and ``mAP_clean/degraded`` (those the ground truth supports), plus ``"_meta"``
+        ``{figure: {"a", "b", "diff" (b - a), "low", "high"}}`` for the figures of :data:`FIGURES` the ground
+        truth supports (``a``, ``b``, ``diff`` on the split itself), plus ``"_meta"``
+        (``num_videos``, ``resamples``, ``seed``, ``level``)
     """
-    flat = gt.flat
-    names = sorted({videos[int(i)] for i in flat.frame_indices})
-    vid_id = {n: k for k, n in enumerate(names)}
-    video_of_frame = np.array([vid_id[videos[int(i)]] for i in flat.frame_indices], dtype=np.int64)  # (F,)
-    V = len(names)
-    groups = _groups(gt)
-    npos = _npos(gt, video_of_frame[flat.frame_pos], groups, V)
-    events = {k: _events(as_vid_detections(x), gt, video_of_frame, groups) for k, x in (("a", a), ("b", b))}
+    split = _Split(gt, videos)
+    V = split.num_videos
     rng = np.random.default_rng(seed)
-    W = np.vstack([np.ones((1, V)), rng.multinomial(V, np.full(V, 1.0 / V), size=resamples)])  # (1 + R, V)
-    boxes_per_video = np.bincount(video_of_frame[flat.frame_pos], minlength=V).astype(np.float64)  # (V,)
+    draws = rng.multinomial(V, np.full(V, 1.0 / V), size=resamples)  # (R, V): how often each video is drawn
+    W = np.vstack([np.ones((1, V)), draws]).astype(np.float64)  # (1 + R, V): row 0 is the split itself
+    maps = {k: _replicate_maps(split, _Matched(x, split), W) for k, x in (("a", a), ("b", b))}
     out = {}
-    for name, in_group in groups.items():
-        in_per_video = np.bincount(video_of_frame[flat.frame_pos][in_group], minlength=V).astype(np.float64)
-        empty_weight = (W @ in_per_video) / np.maximum(W @ boxes_per_video, 1)  # (1 + R,)
-        maps = {k: _replicate_maps(events[k][name], npos[name], W, empty_weight) for k in events}
-        diff = maps["b"] - maps["a"]  # (1 + R,): row 0 is the split itself
-        low, high = np.nanpercentile(diff[1:], [50 * (1 - level), 50 * (1 + level)])
-        out[name] = {"a": float(maps["a"][0]), "b": float(maps["b"][0]), "diff": float(diff[0]),
-                     "low": float(low), "high": float(high)}
-    out["_meta"] = {"videos": V, "resamples": resamples, "seed": seed, "level": level}
+    for figure in split.groups:
+        diff = maps["b"][figure] - maps["a"][figure]  # (1 + R,)
+        defined = diff[1:][np.isfinite(diff[1:])]  # replicates with boxes of the group
+        low, high = (np.percentile(defined, [50 * (1 - level), 50 * (1 + level)]) if len(defined)
+                     else (np.nan, np.nan))
+        out[figure] = {"a": float(maps["a"][figure][0]), "b": float(maps["b"][figure][0]),
+                       "diff": float(diff[0]), "low": float(low), "high": float(high)}
+    out["_meta"] = {"num_videos": V, "resamples": resamples, "seed": seed, "level": level}
     return out
 
 
-# --------------------------------------------------------------------------- the slow reference
+def replicate_figures(gt: GroundTruth, dets, videos: dict, counts) -> dict:
+    """The fast path's figures of one result set for given video multiplicities.
+
+    Args:
+        counts (ndarray[V]): how many times each video counts, videos in sorted-name order
+    Returns:
+        ``{figure: value}`` (NaN where the replicate has no box of the figure's group)
+    """
+    split = _Split(gt, videos)
+    W = np.asarray(counts, dtype=np.float64).reshape(1, split.num_videos)  # (1, V)
+    return {k: float(v[0]) for k, v in _replicate_maps(split, _Matched(dets, split), W).items()}
+
+
+# --------------------------------------------------------------------------- the slow reference (for tests)
 def resample_split(gt: GroundTruth, dets, videos: dict, drawn: list) -> tuple[GroundTruth, VIDDetections]:
-    """Ground truth and detections of one replicate, built explicitly: each drawn video's frames are copied
-    (a video drawn twice appears twice, under new frame indices)."""
+    """Ground truth and detections of one replicate, built explicitly.
+
+    Each entry of ``drawn`` (video names, repeats allowed) copies that video's frames and their detections
+    under new frame indices, so a video drawn twice is in the new split twice.
+    """
     dets = as_vid_detections(dets)
     by_video: dict = {}
     for index in sorted(gt.frames):
@@ -188,7 +243,7 @@ def resample_split(gt: GroundTruth, dets, videos: dict, drawn: list) -> tuple[Gr
     frames, parts = {}, []
     for copy, name in enumerate(drawn):
         for index in by_video[name]:
-            new = index + copy * offset
+            new = index + copy * offset  # a frame index of its own for every copy
             f = gt.frames[index]
             frames[new] = FrameGroundTruth(f.boxes, f.labels, f.motion_iou, f.tags)
             rows = dets.frame_index == index
@@ -200,29 +255,11 @@ def resample_split(gt: GroundTruth, dets, videos: dict, drawn: list) -> tuple[Gr
 
 
 def bootstrap_reference(gt: GroundTruth, dets, videos: dict, drawn: list) -> dict:
-    """The figures of one replicate (``drawn``: video ids, repeats allowed) by calling ``evaluate_vid``."""
-    rgt, rdets = resample_split(gt, dets, videos, drawn)
-    result = evaluate_vid(rdets, rgt)
-    tags = result.get("mAP_by_tag", {})
-    out = {"mAP": result["mAP"], "mAP_slow": result.get("mAP_slow"), "mAP_medium": result.get("mAP_medium"),
-           "mAP_fast": result.get("mAP_fast"), "mAP_clean": tags.get("clean"), "mAP_degraded": tags.get("degraded")}
+    """The slow, obvious reference for the tests: the figures of one replicate by calling ``evaluate_vid``
+    on the explicitly resampled split (``drawn``: video names, repeats allowed)."""
+    resampled_gt, resampled_dets = resample_split(gt, dets, videos, drawn)
+    result = evaluate_vid(resampled_dets, resampled_gt)
+    tags = result["mAP_by_tag"]
+    out = {"mAP": result["mAP"], "mAP_slow": result["mAP_slow"], "mAP_medium": result["mAP_medium"],
+           "mAP_fast": result["mAP_fast"], "mAP_clean": tags.get("clean"), "mAP_degraded": tags.get("degraded")}
     return {k: v for k, v in out.items() if v is not None}
-
-
-def replicate_figures(gt: GroundTruth, dets, videos: dict, counts: np.ndarray) -> dict:
-    """The fast path's figures for given video multiplicities ``counts`` (V,), videos in sorted-name order."""
-    flat = gt.flat
-    names = sorted({videos[int(i)] for i in flat.frame_indices})
-    vid_id = {n: k for k, n in enumerate(names)}
-    video_of_frame = np.array([vid_id[videos[int(i)]] for i in flat.frame_indices], dtype=np.int64)
-    groups = _groups(gt)
-    npos = _npos(gt, video_of_frame[flat.frame_pos], groups, len(names))
-    events = _events(as_vid_detections(dets), gt, video_of_frame, groups)
-    W = np.asarray(counts, dtype=np.float64)[None]  # (1, V)
-    boxes_per_video = np.bincount(video_of_frame[flat.frame_pos], minlength=len(names)).astype(np.float64)
-    out = {}
-    for name, in_group in groups.items():
-        in_per_video = np.bincount(video_of_frame[flat.frame_pos][in_group], minlength=len(names))
-        empty_weight = (W @ in_per_video) / np.maximum(W @ boxes_per_video, 1)
-        out[name] = float(_replicate_maps(events[name], npos[name], W, empty_weight)[0])
-    return out

@@ -6,10 +6,11 @@
 Prints per-class AP and the slow / medium / fast and per-tag mAPs (3 decimals),
 writes them as JSON, and optionally saves the precision-recall and per-group plots.
 
-    python -m minivod compare --data data_small --split val --dets A.txt B.txt --out diff.json
+    python -m minivod compare --data data_small --split val --dets A.txt B.txt \\
+        --out diff.json [--resamples 1000] [--seed 0]
 
-Gives each figure for A and B, B - A and its 95% interval from a paired bootstrap over
-the split's videos (``minivod.eval.bootstrap``).
+Gives each figure for A and B, B - A, its 95% interval from a paired bootstrap over
+the split's videos (``minivod.eval.bootstrap``) and a verdict, and writes them as JSON.
 """
 from __future__ import annotations
 
@@ -118,10 +119,14 @@ def add_compare_parser(subparsers):
         "compare", help="is detector B better than A? mAP differences with 95%% intervals (paired bootstrap)",
         description="Score two ILSVRC VID result files (what `minivod eval --dets` writes) on the same split and "
                     "give each figure (mAP, slow/medium/fast, clean/degraded where the data has tags) for A and B, "
-                    "the difference B - A, and its 95%% interval over bootstrap resamples of the split's videos "
-                    "(a video drawn twice counts twice; A and B are scored on the same draws). If the interval "
-                    "contains 0, the difference is not established on this split: another choice of val videos "
-                    "could reverse it. See docs/evaluation.md.")
+                    "the difference B - A, and its 95% interval: the 2.5th to 97.5th percentile of B - A over "
+                    "bootstrap resamples of the split's videos (each resample draws the split's videos with "
+                    "replacement, a video drawn twice counts twice, and A and B are scored on the same draws). "
+                    "It measures how much the difference depends on which videos happen to be in the split; it "
+                    "does not cover training randomness (train with several seeds for that). If the interval "
+                    "contains 0 the difference is not established on this split; if it lies above 0, B is "
+                    "better, below 0, A is. Prints a table and writes JSON: per figure {a, b, diff, low, high}. "
+                    "See docs/evaluation.md.")
     p.add_argument("--data", required=True, help="dataset root in the ImageNet VID layout (e.g. data_small)")
     p.add_argument("--split", default="val", help="split both files were made on (default: val)")
     p.add_argument("--dets", required=True, nargs=2, metavar=("A.txt", "B.txt"), help="the two result files")
@@ -138,19 +143,24 @@ def verdict(c: dict) -> str:
         return "B better"
     if c["high"] < 0:
         return "A better"
-    return "not established"
+    return "not established"  # the interval contains 0 (or the figure has no value)
+
+
+def _signed(x) -> str:
+    return "     -" if math.isnan(x) else f"{x:+.3f}"
 
 
 def format_comparison(result: dict, a_name="A", b_name="B") -> str:
-    """The comparison as a table: figure, A, B, B - A, its interval, the verdict."""
-    lines = [f"{'figure':<14}{'A':>8}{'B':>8}{'B - A':>9}   {'95% interval':<18} verdict"]
+    """The comparison as a table: figure, A, B, B - A, its 95% interval, the verdict; 3 decimals."""
+    lines = [f"{'figure':<14}{'A':>7}{'B':>7}{'B - A':>8}   {'95% interval':<18}  verdict"]
     for name, c in result.items():
         if name.startswith("_"):
             continue
-        lines.append(f"{name:<14}{c['a']:>8.3f}{c['b']:>8.3f}{c['diff']:>+9.3f}   "
-                     f"[{c['low']:+.3f}, {c['high']:+.3f}]   {verdict(c)}")
+        lines.append(f"{name:<14}{_fmt(c['a']):>7}{_fmt(c['b']):>7}{_signed(c['diff']):>8}   "
+                     f"{'[' + _signed(c['low']) + ', ' + _signed(c['high']) + ']':<18}  {verdict(c)}")
     meta = result.get("_meta", {})
-    lines.append(f"A = {a_name}, B = {b_name}; {meta.get('resamples')} resamples of {meta.get('videos')} videos")
+    lines.append(f"A = {a_name}, B = {b_name}; interval: {meta.get('resamples')} paired resamples of the "
+                 f"{meta.get('num_videos')} videos (seed {meta.get('seed')})")
     return "\n".join(lines)
 
 
@@ -160,20 +170,24 @@ def run_compare(args) -> int:
     from minivod.eval.bootstrap import frame_videos, paired_bootstrap
 
     try:
+        if args.resamples < 1:
+            raise ValueError(f"--resamples must be at least 1, got {args.resamples}")
         dataset = VIDDataset(args.data, split=args.split, skip_empty=False, check_images=False)
         gt = ground_truth_from_dataset(dataset)
         a, b = (read_vid_results(path, num_classes=gt.num_classes, frame_indices=gt.frames.keys())
                 for path in args.dets)
         result = paired_bootstrap(gt, a, b, frame_videos(dataset), resamples=args.resamples, seed=args.seed)
-    except ValueError as e:  # includes the data layer's DataError
+    except ValueError as e:  # includes the data layer's DataError; a bad line is named as path:line
         print(f"error: {e}", file=sys.stderr)
         return 2
+    print(f"A = {args.dets[0]}: {len(a)} detections; B = {args.dets[1]}: {len(b)} detections; "
+          f"{len(gt.frames)} frames of {args.data} ({args.split})")
     print(format_comparison(result, *args.dets))
     if args.out:
-        meta = {**result.pop("_meta"), "a": args.dets[0], "b": args.dets[1], "data": str(args.data),
-                "split": args.split}
+        result["_meta"].update({"a": str(args.dets[0]), "b": str(args.dets[1]), "data": str(args.data),
+                                "split": args.split})
         out = Path(args.out)
         out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(json.dumps({**result, "_meta": meta}, indent=2) + "\n")
+        out.write_text(json.dumps(to_json(result), indent=2) + "\n")
         print(f"wrote {out}")
     return 0
