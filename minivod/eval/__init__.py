@@ -5,9 +5,10 @@ breakdowns), the result-file reader and writer, Seq-NMS, and plots.
 - ``results_io.py``    detections (:class:`VIDDetections`) and the ILSVRC result file
 - ``vid_eval.py``      matching, AP, :func:`evaluate_vid`
 - ``breakdown.py``     how detections count for one group (slow / medium / fast, a tag)
+- ``bootstrap.py``     paired bootstrap over videos: is B better than A, or is it noise?
 - ``seq_nms.py``       Seq-NMS post-processing over a video
 - ``plots.py``         precision-recall curves and AP by group
-- ``cli.py``           ``python -m minivod evaluate``
+- ``cli.py``           ``python -m minivod evaluate`` and ``compare``
 """
 from minivod.eval.breakdown import CLEAN, SPEED_GROUPS, group_weights, speed_group_masks, tag_group_masks
 from minivod.eval.ground_truth import FrameGroundTruth, GroundTruth, ground_truth_from_dataset
