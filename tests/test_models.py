@@ -37,9 +37,11 @@ def no_network(monkeypatch):
 
 
 def tiny_model(seed=0, **plugins) -> VODetector:
-    """The tiny preset with randomised BatchNorm statistics (so that eval-mode BN is not the identity)."""
+    """The tiny preset from random weights with randomised BatchNorm statistics (so that eval-mode BN is not
+    the identity). From scratch, not from the pre-trained backbone: on top of pre-trained features the
+    untrained heads give many detections the same score, and their order then depends on float noise."""
     torch.manual_seed(seed)
-    model = VODetector(preset("tiny", 8), **plugins)
+    model = VODetector(preset("tiny", 8, pretrained_backbone=False), **plugins)
     for m in model.modules():
         if isinstance(m, nn.BatchNorm2d):
             m.running_mean.uniform_(-0.2, 0.2)
