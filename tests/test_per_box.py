@@ -55,4 +55,4 @@ def test_subset_keeps_the_chosen_videos(data_small):
     part = val.subset([0, 3])
     assert [v.name for v in part.videos] == [val.videos[0].name, val.videos[3].name]
     assert part.report.frames == len(val.videos[0]) + len(val.videos[3])
-    assert len(val.videos) == 16  # the original is untouched
+    assert len(val.videos) == 48  # the original is untouched
