@@ -25,9 +25,11 @@ from minivod.models import count_parameters
 HEADER = """# Shipped checkpoints
 
 Each detector here was made by minivod's own training command on data_small (`tiny` preset, 160x120
-frames, weights stored in float16), then measured on today's data_small val with
-`python -m minivod eval --method METHOD` (ImageNet VID protocol, no Seq-NMS). Regenerate this page
-with `python benchmarks/checkpoint_table.py`.
+frames, weights stored in float16), then measured on data_small val with
+`python -m minivod eval --method METHOD` (ImageNet VID protocol, no Seq-NMS): on today's data_small, or,
+where the column says so, on the previous one (`--methods M` re-measures only those rows). Regenerate
+this page with `python benchmarks/checkpoint_table.py`; today's numbers of every shipped method are also
+in the README's table (`python benchmarks/gather.py`).
 
 The tiny preset starts every method from `backbone_tiny.pt`, the tiny preset's stand-in for ImageNet
 pre-training (below). A detector whose backbone start reads `scratch` predates it: it was trained from
@@ -74,7 +76,7 @@ def main():
         if method == "backbone":  # not a detector: see backbone_section()
             continue
         if args.methods is not None and method not in args.methods and method in kept:
-            rows[method] = kept[method]
+            rows[method] = {"measured_on": "previous data_small", **kept[method]}
             continue
         model, meta = load_model(method, path, device, len(val.class_map))
         result, _, timing = evaluate_model(model, method, val, device)
@@ -86,18 +88,20 @@ def main():
             "train_minutes": round(meta.get("train_seconds", float("nan")) / 60, 1),
             "params": count_parameters(model), "ms_per_frame": round(timing["ms_per_frame"], 1),
             "backbone_start": "pre-trained" if meta["config"].get("pretrained_backbone") else "scratch",
+            "measured_on": "today's data_small",
             **{k: round(result[k], 3) for k in ("mAP", "mAP_slow", "mAP_medium", "mAP_fast")},
         }
         if meta.get("trained_as"):  # how it was trained, when not literally by the command above
             rows[method]["trained_as"] = meta["trained_as"]
         print(method, rows[method])
     lines = ["## Detectors", "",
-             "| file | command | backbone start | training | mAP | slow | medium | fast | params | size |",
-             "| --- | --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
+             "| file | command | backbone start | training | measured on | mAP | slow | medium | fast | params | size |",
+             "| --- | --- | --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
     for r in rows.values():
         lines.append(f"| `{r['file']}` | `{r['command']}` | {r.get('backbone_start', 'scratch')} | "
                      f"{r['train_minutes']} min CPU, {r['iterations']} it "
-                     f"x {r['batch_size']} clips | {r['mAP']:.3f} | {r['mAP_slow']:.3f} | {r['mAP_medium']:.3f} | "
+                     f"x {r['batch_size']} clips | {r.get('measured_on', 'previous data_small')}"
+                     f" | {r['mAP']:.3f} | {r['mAP_slow']:.3f} | {r['mAP_medium']:.3f} | "
                      f"{r['mAP_fast']:.3f} | {r['params'] / 1e6:.2f} M | {r['size_MB']} MB |")
     machine = f"{platform.processor() or platform.machine()}, torch {torch.__version__}, {device}"
     text = HEADER + "\n".join(lines) + f"\n\nTraining times were taken on a 2-core CPU machine (one thread per run " \
