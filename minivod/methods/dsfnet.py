@@ -87,6 +87,11 @@ class FrameSemanticFusion(nn.Module):
         self.phi = nn.Conv2d(channels, channels, 1)  # key transform of Eq. (3)
         self.theta = nn.Conv2d(channels, channels, 1)  # value transform of Eq. (1)
 
+    @property
+    def updates_supports(self) -> bool:
+        """Whether the support frames' maps change (``VODetector`` caches support RoIs when they do not)."""
+        return self.fuse_supports
+
     def similarity(self, maps: Tensor) -> Tensor:
         """S^F of Eq. (2) for the channels being updated: Tensor[B, T_q * C, T * C].
 

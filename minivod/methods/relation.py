@@ -46,7 +46,7 @@ from typing import Callable, NamedTuple, Optional
 import torch
 from torch import Tensor, nn
 
-from minivod.models.roi_heads import RoIContext
+from minivod.models.roi_heads import RoIContext, per_clip
 
 
 # --------------------------------------------------------------------------- shared helpers
@@ -195,46 +195,74 @@ class RelationBlock(nn.Module):
             embed_dim = 2 * GEOMETRY[cfg.geometry][1] * cfg.num_freqs
             self.psi = nn.Linear(embed_dim, cfg.num_heads)  # one geometric logit per head, DSFNet Eq. (7)
 
-    def geometric_logits(self, x_boxes: Tensor, y_boxes: Tensor, mask: Tensor) -> Tensor:
+    def geometric_logits(self, x_boxes: Tensor, y_boxes: Tensor, mask: Tensor, memo: Optional[dict] = None) -> Tensor:
         """r_kl of DSFNet Eq. (7) per head: Tensor[H, N, M] (joined as ``geometry_mode`` says).
 
         Only the allowed pairs are embedded (the rest are masked out anyway): with B clips in a
-        batch that is B times less work than the full (N, M) table.
+        batch that is B times less work than the full (N, M) table. The embedding depends on the
+        boxes alone, so blocks that see the same boxes and mask (one after each FC layer) share
+        it through ``memo`` (``RoIContext.memo``): it is computed once per forward pass.
         """
-        features, _ = GEOMETRY[self.cfg.geometry]
-        k, l = mask.nonzero(as_tuple=True)  # the P allowed pairs: (P,), (P,)
-        embedding = sinusoidal_embedding(features(x_boxes[k], y_boxes[l]), self.cfg.num_freqs)  # (P, E)
-        r_pairs = self.psi(embedding)  # (P, H)
+        pairs, embedding = self.pair_embedding(x_boxes, y_boxes, mask, memo)  # (P, E), or (N, M, E) for all
+        r_pairs = self.psi(embedding)  # (P, H) or (N, M, H)
         if self.cfg.geometry_mode == "log_relu":  # Relation Networks: weight w_G = max(0, r), log w_G joins z
             r_pairs = torch.log(r_pairs.float().clamp(min=1e-6)).to(r_pairs.dtype)
+        if pairs is None:  # every pair: the table itself
+            return r_pairs.permute(2, 0, 1)  # (H, N, M)
+        k, l = pairs
         r = r_pairs.new_zeros(self.cfg.num_heads, *mask.shape)  # (H, N, M)
         r[:, k, l] = r_pairs.t()  # scatter the pairs back: (H, P)
         return r
 
-    def weights(self, x: Tensor, y: Tensor, x_boxes: Tensor, y_boxes: Tensor, mask: Tensor) -> Tensor:
-        """S_kl of DSFNet Eq. (5) per head: Tensor[H, N, M], each allowed row sums to 1."""
-        return masked_softmax(self.logits(x, y, x_boxes, y_boxes, mask), mask)  # DSFNet Eq. (5): (H, N, M)
+    def pair_embedding(self, x_boxes: Tensor, y_boxes: Tensor, mask: Optional[Tensor], memo: Optional[dict] = None):
+        """The geometry of Eq. (7) embedded: ``(k, l), (P, E)`` for the P pairs ``mask`` allows, or
+        ``None, (N, M, E)`` for every pair when ``mask`` is None (one clip: no pair is masked)."""
+        key = ("pair_embedding", self.cfg.geometry, self.cfg.num_freqs, mask is None)
+        if memo is not None and key in memo:
+            return memo[key]
+        features, _ = GEOMETRY[self.cfg.geometry]
+        if mask is None:
+            pairs, geometry = None, features(x_boxes[:, None], y_boxes[None, :])  # (N, M, F)
+        else:
+            pairs = mask.nonzero(as_tuple=True)  # the P allowed pairs: (P,), (P,)
+            geometry = features(x_boxes[pairs[0]], y_boxes[pairs[1]])  # (P, F)
+        embedding = sinusoidal_embedding(geometry, self.cfg.num_freqs)  # (P, E) or (N, M, E)
+        if memo is not None:
+            memo[key] = pairs, embedding
+        return pairs, embedding
 
-    def logits(self, x: Tensor, y: Tensor, x_boxes: Tensor, y_boxes: Tensor, mask: Tensor) -> Tensor:
+    def weights(self, x: Tensor, y: Tensor, x_boxes: Tensor, y_boxes: Tensor, mask: Tensor,
+                memo: Optional[dict] = None) -> Tensor:
+        """S_kl of DSFNet Eq. (5) per head: Tensor[H, N, M], each allowed row sums to 1 (``mask`` None: all)."""
+        logits = self.logits(x, y, x_boxes, y_boxes, mask, memo)  # (H, N, M)
+        if mask is None:
+            return logits.softmax(dim=-1)  # DSFNet Eq. (5)
+        return masked_softmax(logits, mask)  # DSFNet Eq. (5): (H, N, M)
+
+    def logits(self, x: Tensor, y: Tensor, x_boxes: Tensor, y_boxes: Tensor, mask: Tensor,
+               memo: Optional[dict] = None) -> Tensor:
         """z_kl + r_kl per head before the softmax: Tensor[H, N, M] (r only on the pairs ``mask`` allows)."""
         H = self.cfg.num_heads
         q = self.xi(x).unflatten(1, (H, -1)).transpose(0, 1)  # (N, key_dim) -> (H, N, dk)
         k = self.zeta(y).unflatten(1, (H, -1)).transpose(0, 1)  # (M, key_dim) -> (H, M, dk)
         logits = torch.einsum("hnd,hmd->hnm", q, k) / math.sqrt(q.shape[-1])  # z_kl, DSFNet Eq. (6): (H, N, M)
         if self.psi is not None:
-            logits = logits + self.geometric_logits(x_boxes, y_boxes, mask).to(logits.dtype)  # z + r, DSFNet Eq. (5)
+            logits = logits + self.geometric_logits(x_boxes, y_boxes, mask, memo).to(logits.dtype)  # z + r, Eq. (5)
         return logits  # (H, N, M)
 
-    def forward(self, x: Tensor, y: Tensor, x_boxes: Tensor, y_boxes: Tensor, mask: Tensor) -> Tensor:
+    def forward(self, x: Tensor, y: Tensor, x_boxes: Tensor, y_boxes: Tensor, mask: Tensor,
+                memo: Optional[dict] = None) -> Tensor:
         """
         Args:
             x (Tensor[N, D]): features to update; y (Tensor[M, D]): the features they look at
             x_boxes (Tensor[N, 4]), y_boxes (Tensor[M, 4]): (x1, y1, x2, y2) in pixels
-            mask (Tensor[N, M]): bool, which neighbours each row may use
+            mask (Tensor[N, M] or None): bool, which neighbours each row may use (None: all)
+            memo (dict, optional): shared by blocks that see the same boxes and mask (see
+                ``geometric_logits``); pass None when the mask is the block's own
         Returns:
             Tensor[N, D]: ``x + sum_l S_kl gamma(y_l)``
         """
-        S = self.weights(x, y, x_boxes, y_boxes, mask)  # (H, N, M)
+        S = self.weights(x, y, x_boxes, y_boxes, mask, memo)  # (H, N, M)
         v = self.gamma(y).unflatten(1, (self.cfg.num_heads, -1))  # (M, D) -> (M, H, D/H)
         update = torch.einsum("hnm,mhd->nhd", S.to(v.dtype), v).flatten(1)  # (N, H, D/H) -> (N, D)
         return x + update.to(x.dtype)  # DSFNet Eq. (4)
@@ -255,6 +283,10 @@ class RelationAggregator(nn.Module):
 
     def forward(self, ref_feats: Tensor, support_feats: Tensor, ctx: RoIContext) -> Tensor:
         """ref_feats (Tensor[N_ref, D]), support_feats (Tensor[N_sup, D]) -> Tensor[N_ref, D]."""
+        return per_clip(self.one_clip, ref_feats, support_feats, ctx)  # (N_ref, D)
+
+    def one_clip(self, ref_feats: Tensor, support_feats: Tensor, ctx: RoIContext) -> Tensor:
+        """The update within one clip, where every reference RoI may look at every neighbour."""
         nb = gather_neighbours(ref_feats, support_feats, ctx, self.include_reference)  # M rows
-        mask = same_clip(ctx.ref_clip_index, nb.clip_index)  # (N_ref, M)
-        return self.block(ref_feats, nb.feats, ctx.ref_boxes, nb.boxes, mask)  # (N_ref, D)
+        memo = ctx.memo.setdefault(("relation", self.include_reference), {})  # the same boxes at every layer
+        return self.block(ref_feats, nb.feats, ctx.ref_boxes, nb.boxes, None, memo)  # (N_ref, D)

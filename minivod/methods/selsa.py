@@ -40,7 +40,7 @@ from torch import Tensor, nn
 
 from minivod.models import VODetector
 from minivod.models.config import DetectorConfig
-from minivod.models.roi_heads import RoIContext
+from minivod.models.roi_heads import RoIContext, per_clip
 
 from .relation import gather_neighbours, masked_softmax, same_clip
 
@@ -107,6 +107,10 @@ class SELSA(nn.Module):
         Returns:
             Tensor[N_ref, D]: ``x + W_out x_bar`` (``residual``) or ``x_bar`` (Eq. 2)
         """
+        return per_clip(self.one_clip, ref_feats, support_feats, ctx)  # (N_ref, D)
+
+    def one_clip(self, ref_feats: Tensor, support_feats: Tensor, ctx: RoIContext) -> Tensor:
+        """Eq. (1)-(2) within one clip (proposals of different clips never meet, see ``per_clip``)."""
         w = self.weights(ref_feats, support_feats, ctx)  # (H, N_ref, M)
         x = gather_neighbours(ref_feats, support_feats, ctx, include_reference=True).feats  # all x_j^l: (M, D)
         x = x.unflatten(1, (self.cfg.num_heads, -1))  # (M, H, D/H)

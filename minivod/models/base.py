@@ -18,7 +18,7 @@ both derive from ``VideoDetectorBase``, so the engines treat them alike.
 from __future__ import annotations
 
 import abc
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Optional, Union
 
 import torch
@@ -50,6 +50,10 @@ class FrameFeatures:
     proposals (list[Tensor[P, 4]] or None): RPN proposals per frame, (x1, y1, x2, y2) in
         resized-frame pixels, sorted by objectness; None for a one-stage detector
     objectness (list[Tensor[P]] or None): sigmoid objectness of each proposal
+    memo (list[dict]): one dict per frame where a detector keeps what it derives from that frame
+        alone at inference (e.g. its support RoIs' features), so a frame that supports many
+        reference frames is worked on once. ``select`` and ``cat`` pass the same dicts along, so
+        a frame held in the engine's cache keeps its memo; empty for freshly computed frames.
     """
 
     maps: Maps
@@ -57,6 +61,11 @@ class FrameFeatures:
     original_sizes: list[tuple[int, int]]
     proposals: Optional[list[Tensor]] = None
     objectness: Optional[list[Tensor]] = None
+    memo: list[dict] = field(default_factory=list)
+
+    def __post_init__(self):
+        if not self.memo:
+            self.memo = [{} for _ in self.image_sizes]
 
     def __len__(self) -> int:
         return len(self.image_sizes)
@@ -69,6 +78,7 @@ class FrameFeatures:
             [self.original_sizes[i] for i in index],
             None if self.proposals is None else [self.proposals[i] for i in index],
             None if self.objectness is None else [self.objectness[i] for i in index],
+            [self.memo[i] for i in index],
         )
 
     @staticmethod
@@ -81,6 +91,7 @@ class FrameFeatures:
             [s for f in frames for s in f.original_sizes],
             [p for f in frames for p in f.proposals] if has_proposals else None,
             [o for f in frames for o in f.objectness] if has_proposals else None,
+            [m for f in frames for m in f.memo],
         )
 
     def split_clips(self, clips: int, frames_per_clip: int) -> tuple["FrameFeatures", Optional["FrameFeatures"]]:

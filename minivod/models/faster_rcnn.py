@@ -104,7 +104,7 @@ class VODetector(VideoDetectorBase):
         ref_proposals = ref.proposals
         if self.aggregates_frames:  # propose again, on the aggregated reference map
             ref_proposals, _, _ = self.rpn(rpn_maps, ref.image_sizes)
-        support = None if supports is None else self.support_rois(maps, supports.proposals, supports.objectness)
+        support = None if supports is None else self.support_rois(maps, supports.proposals, supports.objectness, supports)
         detections, _ = self.roi_heads(ref_roi_maps, ref_proposals, ref.image_sizes, support, self.roi_aggregators)
         return self.transform.postprocess(detections, ref.image_sizes, ref.original_sizes)
 
@@ -147,12 +147,22 @@ class VODetector(VideoDetectorBase):
             proposals, objectness, _ = self.rpn(rpn_maps, image_sizes)
         return proposals, objectness
 
-    def support_rois(self, maps: Tensor, proposals: list[Tensor], objectness: list[Tensor]) -> Optional[SupportRoIs]:
-        """RoIAlign of the top ``num_support_rois`` proposals of each support frame.
+    @property
+    def supports_unchanged(self) -> bool:
+        """True when the frame aggregator leaves the support frames' maps as they are (identity,
+        or an aggregator declaring ``updates_supports = False``), so support RoIs can be cached per frame."""
+        return not self.aggregates_frames or getattr(self.frame_aggregator, "updates_supports", True) is False
+
+    def support_rois(self, maps: Tensor, proposals: list[Tensor], objectness: list[Tensor],
+                     frames: Optional[FrameFeatures] = None) -> Optional[SupportRoIs]:
+        """RoIAlign of the top ``num_support_rois`` proposals of each support frame, through the FC layers.
 
         Args:
             maps (Tensor[B, T, C, h, w]): clip maps (after frame aggregation)
             proposals, objectness: per support frame (B * (T-1), clip-major), sorted by objectness
+            frames (FrameFeatures, optional): the cached support frames; at inference, when the frame
+                aggregator leaves supports unchanged, their RoI features are computed once per frame
+                and kept in ``frames.memo`` (the same numbers as pooling ``maps`` again)
         Returns:
             SupportRoIs, or None when no RoI aggregator would look at them
         """
@@ -160,6 +170,28 @@ class VODetector(VideoDetectorBase):
             return None  # identity RoI aggregators: skip the supports' RoI work
         top = self.cfg.num_support_rois
         boxes = [p[:top] for p in proposals]  # B*(T-1) x (N, 4)
-        roi_maps = self.backbone.split(maps[:, 1:].flatten(0, 1))[1]  # (B*(T-1), C_roi, h, w)
-        feats = self.roi_heads.box_roi_pool(roi_maps, boxes)  # (N_sup, C_roi, k, k)
-        return SupportRoIs.from_frames(feats, boxes, [o[:top] for o in objectness], maps.shape[1] - 1)
+        if frames is not None and not self.training and self.supports_unchanged:
+            layers = self.cached_support_layers(frames, boxes)
+        else:
+            roi_maps = self.backbone.split(maps[:, 1:].flatten(0, 1))[1]  # (B*(T-1), C_roi, h, w)
+            feats = self.roi_heads.box_roi_pool(roi_maps, boxes)  # (N_sup, C_roi, k, k)
+            layers = self.roi_heads.box_head.support_layers(feats)  # per FC layer (N_sup, D_k)
+        return SupportRoIs.from_frames(layers, boxes, [o[:top] for o in objectness], maps.shape[1] - 1)
+
+    def cached_support_layers(self, frames: FrameFeatures, boxes: list[Tensor]) -> list[Tensor]:
+        """``BoxHead.support_layers`` of each frame's ``boxes``, from its own map, computed once per frame.
+
+        Frames seen for the first time are pooled together in one call; the result is kept in
+        each frame's ``memo`` (evaluation only: the features would go stale as weights change).
+        """
+        key = ("support_layers", self.cfg.num_support_rois)
+        new = [i for i, memo in enumerate(frames.memo) if key not in memo]
+        if new:
+            roi_maps = self.backbone.split(frames.select(new).maps)[1]  # (n_new, C_roi, h, w)
+            feats = self.roi_heads.box_roi_pool(roi_maps, [boxes[i] for i in new])  # (sum N_i, C_roi, k, k)
+            layers = self.roi_heads.box_head.support_layers(feats)  # per FC layer (sum N_i, D_k)
+            per_layer = [layer.split([len(boxes[i]) for i in new]) for layer in layers]  # per layer, per new frame
+            for k, i in enumerate(new):
+                frames.memo[i][key] = [parts[k] for parts in per_layer]
+        per_frame = [memo[key] for memo in frames.memo]  # per frame, per layer (N_i, D_k)
+        return [torch.cat([f[k] for f in per_frame]) for k in range(len(self.cfg.box_fc_dims))]
