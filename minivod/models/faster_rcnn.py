@@ -185,7 +185,8 @@ class VODetector(VideoDetectorBase):
         each frame's ``memo`` (evaluation only: the features would go stale as weights change).
         """
         key = ("support_layers", self.cfg.num_support_rois)
-        new = [i for i, memo in enumerate(frames.memo) if key not in memo]
+        first = {id(memo): i for i, memo in reversed(list(enumerate(frames.memo)))}  # a frame may repeat
+        new = sorted(i for i in first.values() if key not in frames.memo[i])
         if new:
             roi_maps = self.backbone.split(frames.select(new).maps)[1]  # (n_new, C_roi, h, w)
             feats = self.roi_heads.box_roi_pool(roi_maps, [boxes[i] for i in new])  # (sum N_i, C_roi, k, k)
