@@ -27,55 +27,13 @@ import argparse
 import json
 import platform
 import sys
-from pathlib import Path
 
 import torch
 from tables import fmt_interval, mean_std
 
-REPO = Path(__file__).resolve().parents[1]
-RESULTS = REPO / "benchmarks" / "results"
-RUNS = REPO / "runs" / "bench"
+from runs import ITERS, RESULTS, evaluate_run, figures, read_dets, run_dir, train_command
+
 FIGURES = ("mAP", "mAP_slow", "mAP_medium", "mAP_fast", "mAP_clean", "mAP_degraded")
-ITERS = 3000
-
-
-def run_dir(seed: int) -> Path:
-    return RUNS / f"baseline_{ITERS}_s{seed}"
-
-
-def train_command(seed: int) -> str:
-    return (f"python -m minivod train --method baseline --preset tiny --seed {seed} "
-            f"--out runs/bench/baseline_{ITERS}_s{seed}")
-
-
-def figures(result: dict) -> dict:
-    """The six figures of a result dict (``evaluate_vid``'s), with clean / degraded from its tag breakdown."""
-    tags = result.get("mAP_by_tag", {})
-    return {"mAP": result["mAP"], "mAP_slow": result["mAP_slow"], "mAP_medium": result["mAP_medium"],
-            "mAP_fast": result["mAP_fast"], "mAP_clean": tags.get("clean"), "mAP_degraded": tags.get("degraded"),
-            "mAP_motion_blur": tags.get("motion_blur"), "mAP_defocus": tags.get("defocus")}
-
-
-def evaluate_run(seed: int, val, device: str) -> dict:
-    """Score a run's model.pt on val (cached beside it); returns its record."""
-    from minivod.engine.checkpoint import load_checkpoint
-    from minivod.engine.evaluate import evaluate_model, load_model
-    from minivod.eval import write_vid_results
-    from minivod.eval.cli import to_json
-
-    folder = run_dir(seed)
-    cached = folder / "val_result.json"
-    if not cached.is_file():
-        model, _ = load_model("baseline", folder / "model.pt", device, len(val.class_map))
-        result, detections, timing = evaluate_model(model, "baseline", val, device)
-        write_vid_results(folder / "val_dets.txt", detections)
-        cached.write_text(json.dumps({**to_json(result), **timing}, indent=1) + "\n")
-    result = json.loads(cached.read_text())
-    meta = load_checkpoint(folder / "model.pt")["meta"]
-    return {"method": "baseline", "seed": seed, "command": train_command(seed), "iterations": meta["iteration"],
-            "cpu_minutes": round(meta["train_seconds"] / 60, 1), "train_config": meta["train_config"],
-            "pretrained_backbone": meta["config"].get("pretrained_backbone"), "val": figures(result),
-            "ms_per_frame": result.get("ms_per_frame")}
 
 
 def main(argv=None) -> int:
@@ -88,41 +46,37 @@ def main(argv=None) -> int:
 
     from minivod.data.vid import VIDDataset
     from minivod.engine.evaluate import default_data_root
-    from minivod.eval import evaluate_vid, ground_truth_from_dataset, read_vid_results
+    from minivod.eval import evaluate_vid, ground_truth_from_dataset
     from minivod.eval.bootstrap import frame_videos, paired_bootstrap
     from minivod.eval.oracle import class_oracle
 
     val = VIDDataset(default_data_root(), "val")
-    missing = [s for s in args.seeds if not (run_dir(s) / "model.pt").is_file()]
+    missing = [s for s in args.seeds if not (run_dir("baseline", s) / "model.pt").is_file()]
     if missing and args.train:
         from minivod.engine.train import TrainConfig, train
 
         for seed in missing:
-            train("baseline", "tiny", default_data_root(), run_dir(seed), TrainConfig.for_preset("tiny", seed=seed),
-                  device=args.device, resume=(run_dir(seed) / "last.pt").is_file())
+            folder = run_dir("baseline", seed)
+            train("baseline", "tiny", default_data_root(), folder, TrainConfig.for_preset("tiny", seed=seed),
+                  device=args.device, resume=(folder / "last.pt").is_file())
     elif missing:
-        print("not trained yet (run with --train, or: " + "; ".join(train_command(s) for s in missing) + ")",
+        print("not trained yet (run with --train, or: " + "; ".join(train_command("baseline", s) for s in missing) + ")",
               file=sys.stderr)
-    seeds = [s for s in args.seeds if (run_dir(s) / "model.pt").is_file()]
+    seeds = [s for s in args.seeds if (run_dir("baseline", s) / "model.pt").is_file()]
     if not seeds:
         return 2
-    runs = [evaluate_run(s, val, args.device) for s in seeds]
-    (RESULTS / "runs").mkdir(parents=True, exist_ok=True)
-    for r in runs:
-        (RESULTS / "runs" / f"baseline_{ITERS}_s{r['seed']}.json").write_text(json.dumps(r, indent=1) + "\n")
+    runs = [evaluate_run("baseline", s, val, args.device) for s in seeds]
 
     # the class oracle on seed 0 (the shipped checkpoint), against seed 0 itself
     gt = ground_truth_from_dataset(val)
-    first = run_dir(seeds[0])
-    base_dets = read_vid_results(first / "val_dets.txt", num_classes=gt.num_classes, frame_indices=gt.frames.keys())
+    base_dets = read_dets("baseline", seeds[0], gt)
     oracle_dets = class_oracle(base_dets, val)
     oracle = figures(evaluate_vid(oracle_dets, gt))
     videos = frame_videos(val)
     comparisons = {"oracle vs baseline (seed 0)": paired_bootstrap(gt, base_dets, oracle_dets, videos,
                                                                    resamples=args.resamples, seed=0)}
     if len(seeds) > 1:
-        other = read_vid_results(run_dir(seeds[1]) / "val_dets.txt", num_classes=gt.num_classes,
-                                 frame_indices=gt.frames.keys())
+        other = read_dets("baseline", seeds[1], gt)
         comparisons[f"baseline seed {seeds[1]} vs seed {seeds[0]}"] = paired_bootstrap(
             gt, base_dets, other, videos, resamples=args.resamples, seed=0)
 

@@ -109,3 +109,21 @@ def test_support_rois_are_computed_once_per_frame():
     top = model.cfg.num_support_rois
     # each reference frame's own proposals (<= 100), plus each frame's supports once (<= top each)
     assert sum(pooled) <= len(video) * (model.cfg.rpn_post_nms_top_n_test + top)
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_factored_scale_logits_equal_the_embedded_table(seed):
+    """DSFNet Eq. (7) through per-box sines and cosines equals psi of the embedded (N, M, 3) geometry."""
+    from minivod.methods.relation import scale_geometry, scale_logits_all_pairs, sinusoidal_embedding
+
+    torch.manual_seed(seed)
+    psi = torch.nn.Linear(48, 4)
+    xy = torch.rand(40, 2) * 140
+    boxes = torch.cat([xy, xy + torch.rand(40, 2) * 60 + 0.5], dim=1)  # some under one pixel (clamped)
+    boxes[5] = boxes[20]  # equal aspect ratios: the eps of the third term
+    want = psi(sinusoidal_embedding(scale_geometry(boxes[:15, None], boxes[None, 15:])))  # (15, 25, 4)
+    memo = {}
+    torch.testing.assert_close(scale_logits_all_pairs(psi, boxes[:15], boxes[15:], memo=memo), want,
+                               atol=5e-5, rtol=0)
+    torch.testing.assert_close(scale_logits_all_pairs(psi, boxes[:15], boxes[15:], memo=memo), want,
+                               atol=5e-5, rtol=0)  # from the memo

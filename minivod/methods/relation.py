@@ -142,9 +142,54 @@ def sinusoidal_embedding(geometry: Tensor, num_freqs: int = 8, wave_length: floa
         Tensor[..., 2 * F * num_freqs]: for term g and frequency i, ``sin(scale * g / wave_length ** (i / num_freqs))``
         and the cosine of the same
     """
-    freqs = wave_length ** (-torch.arange(num_freqs, device=geometry.device, dtype=torch.float32) / num_freqs)  # (nf,)
-    angles = (scale * geometry)[..., None] * freqs  # (..., F, nf)
+    angles = _angles(geometry, num_freqs, wave_length, scale)  # (..., F, nf)
     return torch.cat([angles.sin(), angles.cos()], dim=-1).flatten(-2)  # (..., F, 2*nf) -> (..., 2*F*nf)
+
+
+def _angles(values: Tensor, num_freqs: int = 8, wave_length: float = 1000.0, scale: float = 100.0) -> Tensor:
+    """``scale * v / wave_length ** (i / num_freqs)`` for each value and frequency i: Tensor[..., nf]."""
+    freqs = wave_length ** (-torch.arange(num_freqs, device=values.device, dtype=torch.float32) / num_freqs)  # (nf,)
+    return (scale * values)[..., None] * freqs  # (..., nf)
+
+
+def scale_logits_all_pairs(psi: nn.Linear, boxes_k: Tensor, boxes_l: Tensor, num_freqs: int = 8,
+                           memo: Optional[dict] = None) -> Tensor:
+    """``psi(sinusoidal_embedding(scale_geometry(b_k, b_l)))`` for every pair: Tensor[N, M, H].
+
+    The same numbers as embedding the (N, M, 3) table and applying ``psi``, with a third of the
+    work per pair. The first two terms of Eq. (7) are differences, ``log w_k - log w_l`` and
+    ``log h_k - log h_l``, and the sine and cosine of a difference expand into per-box factors:
+
+        sin(c (u_k - u_l)) = sin(c u_k) cos(c u_l) - cos(c u_k) sin(c u_l)
+        cos(c (u_k - u_l)) = cos(c u_k) cos(c u_l) + sin(c u_k) sin(c u_l)
+
+    so their share of the linear ``psi`` is a product of (N, H, nf) by (nf, M) factors. Only the
+    aspect-ratio gap, ``log max(|w_k / h_k - w_l / h_l|, eps)``, is embedded pair by pair. The sines
+    and cosines depend on the boxes alone; ``memo`` keeps them for the next layer's block.
+    """
+    key = ("scale_factors", num_freqs)
+    if memo is None or key not in memo:
+        _, _, wk, hk = _shape(boxes_k)
+        _, _, wl, hl = _shape(boxes_l)
+        per_box = []
+        for uk, ul in ((wk.log(), wl.log()), (hk.log(), hl.log())):  # the two difference terms
+            ak, al = _angles(uk, num_freqs), _angles(ul, num_freqs)  # (N, nf), (M, nf)
+            per_box.append((ak.sin(), ak.cos(), al.sin(), al.cos()))
+        gap = (wk / hk)[:, None] - (wl / hl)[None, :]  # (N, M)
+        angles = _angles(gap.abs().clamp(min=1e-3).log(), num_freqs)  # the third term: (N, M, nf)
+        factors = per_box, angles.sin(), angles.cos()
+        if memo is not None:
+            memo[key] = factors
+    per_box, sin3, cos3 = memo[key] if memo is not None else factors
+    H = psi.out_features
+    W = psi.weight.view(H, 3, 2, num_freqs)  # (H, term, sin / cos, nf): the layout of sinusoidal_embedding
+    r = psi.bias.view(1, 1, H).expand(sin3.shape[0], sin3.shape[1], H)  # (N, M, H)
+    for term, (Sk, Ck, Sl, Cl) in enumerate(per_box):
+        Ws, Wc = W[:, term, 0], W[:, term, 1]  # (H, nf) each
+        on_cos = Sk[:, None] * Ws + Ck[:, None] * Wc  # (N, H, nf): multiplies cos(c u_l)
+        on_sin = Sk[:, None] * Wc - Ck[:, None] * Ws  # (N, H, nf): multiplies sin(c u_l)
+        r = r + torch.einsum("nhi,mi->nmh", on_cos, Cl) + torch.einsum("nhi,mi->nmh", on_sin, Sl)  # (N, M, H)
+    return r + sin3 @ W[:, 2, 0].t() + cos3 @ W[:, 2, 1].t()  # (N, M, H)
 
 
 # --------------------------------------------------------------------------- the block
@@ -203,8 +248,11 @@ class RelationBlock(nn.Module):
         boxes alone, so blocks that see the same boxes and mask (one after each FC layer) share
         it through ``memo`` (``RoIContext.memo``): it is computed once per forward pass.
         """
-        pairs, embedding = self.pair_embedding(x_boxes, y_boxes, mask, memo)  # (P, E), or (N, M, E) for all
-        r_pairs = self.psi(embedding)  # (P, H) or (N, M, H)
+        if mask is None and self.cfg.geometry == "scale":  # every pair of one clip: the factored form
+            pairs, r_pairs = None, scale_logits_all_pairs(self.psi, x_boxes, y_boxes, self.cfg.num_freqs, memo)
+        else:
+            pairs, embedding = self.pair_embedding(x_boxes, y_boxes, mask, memo)  # (P, E), or (N, M, E) for all
+            r_pairs = self.psi(embedding)  # (P, H) or (N, M, H)
         if self.cfg.geometry_mode == "log_relu":  # Relation Networks: weight w_G = max(0, r), log w_G joins z
             r_pairs = torch.log(r_pairs.float().clamp(min=1e-6)).to(r_pairs.dtype)
         if pairs is None:  # every pair: the table itself

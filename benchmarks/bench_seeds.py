@@ -1,0 +1,123 @@
+"""Every headline method over training seeds, against the single-frame detector it builds on.
+
+    python benchmarks/bench_seeds.py                  # evaluate the runs that exist
+    python benchmarks/bench_seeds.py --train          # train the missing ones first (resumes unfinished)
+    python benchmarks/bench_seeds.py --methods selsa --seeds 0 1 2
+
+Each run is ``python -m minivod train --method M --preset tiny --seed S --out
+runs/bench/M_3000_sS`` (3000 iterations x 4 clips from the pre-trained tiny backbone, the
+baseline's budget), scored on data_small val and recorded in ``benchmarks/results/runs/``
+(``benchmarks/runs.py``). Per method: mean ± std over the seeds of every figure; its gain
+over the detector it is compared with (the two-stage methods and PSLA: ``baseline``; SSVD:
+``ssvd_single``) as seed 0 against seed 0 with the 95% paired bootstrap interval over val
+videos; and a verdict:
+
+- **holds**: the interval is above zero and the seed ranges of mAP do not overlap;
+- **worse**: the interval is below zero and the ranges do not overlap;
+- **not established**: anything else (a gap inside the noise is not ranked).
+
+Writes ``benchmarks/results/seeds.{md,json}``.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from runs import RESULTS, evaluate_run, read_dets, run_dir, train_command
+from tables import fmt_interval, fmt_mean_std, mean_std
+
+METHODS = ("baseline", "ssvd_single", "selsa", "dsfnet", "mst", "psla", "ssvd")
+COMPARED_WITH = {"ssvd": "ssvd_single"}
+FIGURES = ("mAP", "mAP_slow", "mAP_medium", "mAP_fast", "mAP_clean", "mAP_degraded")
+
+
+def verdict(interval: dict, runs: list[dict], base_runs: list[dict]) -> str:
+    """holds / worse / not established, from the mAP interval and the seed ranges (see the docstring)."""
+    mine, theirs = [r["val"]["mAP"] for r in runs], [r["val"]["mAP"] for r in base_runs]
+    apart_above = len(mine) > 1 and len(theirs) > 1 and min(mine) > max(theirs)
+    apart_below = len(mine) > 1 and len(theirs) > 1 and max(mine) < min(theirs)
+    if interval["low"] > 0 and apart_above:
+        return "holds"
+    if interval["high"] < 0 and apart_below:
+        return "worse"
+    return "not established"
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--methods", nargs="+", default=list(METHODS))
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--train", action="store_true", help="train the missing runs (resumes unfinished ones)")
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--resamples", type=int, default=1000, help="bootstrap resamples")
+    args = parser.parse_args(argv)
+
+    from minivod.data.vid import VIDDataset
+    from minivod.engine.evaluate import default_data_root
+    from minivod.eval import ground_truth_from_dataset
+    from minivod.eval.bootstrap import frame_videos, paired_bootstrap
+
+    methods = list(dict.fromkeys(
+        [COMPARED_WITH.get(m, "baseline") for m in args.methods if m not in ("baseline", "ssvd_single")]
+        + list(args.methods)))
+    if args.train:
+        from minivod.engine.train import TrainConfig, train
+
+        for m in methods:
+            for s in args.seeds:
+                folder = run_dir(m, s)
+                if not (folder / "model.pt").is_file():
+                    train(m, "tiny", default_data_root(), folder, TrainConfig.for_preset("tiny", seed=s),
+                          device=args.device, resume=(folder / "last.pt").is_file())
+    missing = [(m, s) for m in methods for s in args.seeds if not (run_dir(m, s) / "model.pt").is_file()]
+    if missing:
+        print("not trained yet (run with --train, or: " + "; ".join(train_command(m, s) for m, s in missing) + ")",
+              file=sys.stderr)
+
+    val = VIDDataset(default_data_root(), "val")
+    runs = {m: [evaluate_run(m, s, val, args.device) for s in args.seeds if (run_dir(m, s) / "model.pt").is_file()]
+            for m in methods}
+    runs = {m: r for m, r in runs.items() if r}
+    gt, videos = ground_truth_from_dataset(val), frame_videos(val)
+    comparisons = {}
+    for m in runs:
+        base = COMPARED_WITH.get(m, "baseline")
+        if m in ("baseline", "ssvd_single") or base not in runs or runs[m][0]["seed"] != runs[base][0]["seed"]:
+            continue
+        seed = runs[m][0]["seed"]
+        c = paired_bootstrap(gt, read_dets(base, seed, gt), read_dets(m, seed, gt), videos,
+                             resamples=args.resamples, seed=0)
+        comparisons[m] = {"against": base, "seed": seed, "interval": c,
+                          "verdict": verdict(c["mAP"], runs[m], runs[base])}
+
+    lines = [f"Every method trained from the pre-trained tiny backbone for 3000 iterations x 4 clips; data_small val "
+             f"({len(val.videos)} videos). Mean ± std over seeds (number of seeds in brackets).", "",
+             "| method | " + " | ".join(f.replace("mAP_", "") for f in FIGURES) + " | ms/frame | CPU-min/run |",
+             "| --- |" + " ---: |" * (len(FIGURES) + 2)]
+    for m, rs in runs.items():
+        ms = mean_std([r["ms_per_frame"] for r in rs])[0]
+        cpu = mean_std([r["cpu_minutes"] for r in rs])[0]
+        lines.append(f"| {m} | " + " | ".join(fmt_mean_std([r["val"][f] for r in rs]) for f in FIGURES)
+                     + f" | {ms:.1f} | {cpu:.0f} |")
+    lines += ["", f"Gain over the single-frame detector, seed 0 against seed 0, 95% paired bootstrap interval over "
+              f"val videos ({args.resamples} resamples); verdict on mAP (see `bench_seeds.py`):", "",
+              "| method | against | " + " | ".join(f.replace("mAP_", "") for f in FIGURES) + " | verdict |",
+              "| --- | --- |" + " ---: |" * len(FIGURES) + " --- |"]
+    for m, c in comparisons.items():
+        lines.append(f"| {m} | {c['against']} | " + " | ".join(fmt_interval(c["interval"][f]) for f in FIGURES)
+                     + f" | {c['verdict']} |")
+    if missing:
+        lines += ["", "Not trained yet: " + ", ".join(f"{m} seed {s}" for m, s in missing) + "."]
+    lines += ["", "Commands: " + "; ".join(f"`{r['command']}`" for rs in runs.values() for r in rs)
+              + "; then `python benchmarks/bench_seeds.py`."]
+    text = "\n".join(lines) + "\n"
+    print(text)
+    (RESULTS / "seeds.json").write_text(json.dumps({"runs": runs, "comparisons": comparisons, "missing": missing,
+                                                    "command": "python benchmarks/bench_seeds.py"}, indent=1) + "\n")
+    (RESULTS / "seeds.md").write_text(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
