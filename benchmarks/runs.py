@@ -48,7 +48,7 @@ def evaluate_run(method: str, seed: int, val, device: str, iters: int = ITERS) -
     cached = folder / "val_result.json"
     if not cached.is_file():
         model, _ = load_model(method, folder / "model.pt", device, len(val.class_map))
-        result, detections, timing = evaluate_model(model, method, val, device)
+        result, detections, timing = evaluate_model(model, method, val, device, progress=False)
         write_vid_results(folder / "val_dets.txt", detections)
         cached.write_text(json.dumps({**to_json(result), **timing}, indent=1) + "\n")
     result = json.loads(cached.read_text())
