@@ -390,6 +390,19 @@ def where_the_time_goes(res: dict) -> list[str]:
                 f"The frame level (Eq. 1-3) runs the RPN a second time, on the fused reference map.")
         else:
             lines.append(f"- **{m}** ({x:.1f}x, target {target:g}x): aggregation is {share(m)}{gmac_gap(m, base)}.")
+    training, per_clip = res.get("training", {}), res.get("frames_per_clip", {})
+    for m, r in training.items():
+        base = training.get(COMPARED_WITH.get(m, "baseline"))
+        if base is None or m in ("baseline", "ssvd_single"):
+            continue
+        per = r["ms"] / base["ms"] / per_clip[m]
+        if per > 1.3:
+            lines.append(
+                f"- **{m}, training** ({per:.2f}x frames per clip x {COMPARED_WITH.get(m, 'baseline')}, target "
+                f"1.3x): aggregation takes {r['stages']['aggregation']:.0f} of its {r['ms']:.0f} ms per iteration "
+                f"and its backward pass {r['stages']['backward']:.0f} ms; the per-pair work above is done for "
+                f"each of the {per_clip[m] - 1} supports of every clip, forward and backward, on top of each "
+                f"frame's own cost.")
     return lines
 
 
