@@ -44,6 +44,10 @@ SOURCES = {
     "mst": ("MST with DAlign ablations", "python benchmarks/bench_mst.py"),
     "psla": ("PSLA: speed, accuracy and variants", "python benchmarks/bench_psla.py"),
     "ssvd": ("SSVD ablations", "python benchmarks/bench_ssvd.py"),
+    "seeds": ("Every method over training seeds, against its single-frame detector (the retraining, in progress)",
+              "python benchmarks/bench_seeds.py"),
+    "cost": ("What each method costs, stage by stage, before and after the aggregation-cost work",
+             "python benchmarks/bench_cost.py"),
 }
 
 
