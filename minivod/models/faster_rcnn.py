@@ -182,9 +182,10 @@ class VODetector(VideoDetectorBase):
         """``BoxHead.support_layers`` of each frame's ``boxes``, from its own map, computed once per frame.
 
         Frames seen for the first time are pooled together in one call; the result is kept in
-        each frame's ``memo`` (evaluation only: the features would go stale as weights change).
+        each frame's ``memo`` under this model's id (evaluation only: the features hold for the
+        weights they were computed with, i.e. for one pass of the engine over a video).
         """
-        key = ("support_layers", self.cfg.num_support_rois)
+        key = ("support_layers", id(self), self.cfg.num_support_rois)
         first = {id(memo): i for i, memo in reversed(list(enumerate(frames.memo)))}  # a frame may repeat
         new = sorted(i for i in first.values() if key not in frames.memo[i])
         if new:
