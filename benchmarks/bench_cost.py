@@ -165,7 +165,8 @@ def training_setup(method: str, data: Path, seed: int = 0):
         model.set_iteration(cfg.iters, cfg.iters)  # the last (multi-frame) phase
     transform = ClipTransform(model.cfg.min_size, model.cfg.max_size, train=True, **cfg.augment)
     clips = TrainClips(dataset, k=spec.train_support, frames_per_video=cfg.frames_per_video,
-                       window=spec.train_window, transform=transform, seed=seed, support_fn=spec.train_support_fn)
+                       window=spec.train_window, transform=transform, seed=seed,
+                       support_fn=model.train_support_fn() or spec.train_support_fn)
     opt, sched = make_optimizer(model, cfg)
     generator = torch.Generator().manual_seed(seed)
 

@@ -171,7 +171,7 @@ def instance_case():
 def test_instance_training_mask_and_background_passes_unchanged():
     torch.manual_seed(0)
     ctx, targets = instance_case()
-    agg = InstanceAggregator(RelationConfig(16, num_heads=2)).train()
+    agg = InstanceAggregator(RelationConfig(16, num_heads=2), train_selection="ground_truth").train()
     expected = torch.tensor([[1, 0, 1, 0], [0, 1, 0, 0], [0, 0, 0, 0]], dtype=torch.bool)
     assert torch.equal(agg.training_mask(ctx, targets), expected)
     x, s = torch.randn(3, 16), torch.randn(4, 16)
@@ -237,13 +237,27 @@ def test_detector_training_step_reaches_every_module_and_evaluates():
     assert dalign.offset_layers[-1].deform.weight.grad.abs().sum() > 0  # Eq. (1)
     assert frame.M_q.weight.grad.abs().sum() > 0  # Eq. (4)-(5)
     assert model.roi_aggregators[0].block.psi.weight.grad.abs().sum() > 0  # Eq. (9)
-    assert model.instance.block.gamma.weight.grad.abs().sum() > 0  # Eq. (12): instances were matched
+    assert model.instance.block.gamma.weight.grad.abs().sum() > 0  # Eq. (12): the top-K candidates read supports
     assert model.instance.targets is None  # the ground truth does not outlive the step
     model.eval()
     with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
         detections = model(images)
     assert len(detections) == 2 and detections[0]["boxes"].shape[0] > 0
     assert detections[0]["boxes"].dtype == torch.float32
+
+
+@pytest.mark.parametrize("selection", ["test", "ground_truth"])
+def test_only_the_papers_rule_gives_the_instance_level_the_ground_truth(selection):
+    """The label leak fix: with minivod's default the instance level never sees a label in training."""
+    torch.manual_seed(0)
+    model = build_mst(preset("tiny", 3, pretrained_backbone=False), instance_train_selection=selection).train()
+    seen = []
+    model.instance.register_forward_pre_hook(lambda module, args: seen.append(module.targets is not None))
+    images, targets = clips_with_boxes(B=2, T=3)
+    model(images, with_instances(targets, 3))
+    assert seen == [selection == "ground_truth"]
+    assert get_method("mst_gt_selection").build(preset("tiny", 3)).instance.train_selection == "ground_truth"
+    assert get_method("mst").build(preset("tiny", 3)).instance.train_selection == "test"
 
 
 def test_training_step_without_instance_targets():
@@ -296,12 +310,13 @@ def test_window_inference_runs_each_backbone_once(tmp_path):
 
 
 def test_instance_test_selection_in_training_ignores_the_ground_truth():
-    """``train_selection="test"``: in training the mask is the test-time one, whatever the ground truth says."""
+    """``train_selection="test"`` (minivod's default): in training the mask is the test-time one, whatever
+    the ground truth says; ``"ground_truth"`` (the paper's rule) follows the ground truth."""
     torch.manual_seed(0)
     ctx, targets = instance_case()
-    paper = InstanceAggregator(RelationConfig(16, num_heads=2), top_k=1, ratio=0.5).train()
-    experiment = InstanceAggregator(RelationConfig(16, num_heads=2), top_k=1, ratio=0.5,
-                                    train_selection="test").train()
+    paper = InstanceAggregator(RelationConfig(16, num_heads=2), top_k=1, ratio=0.5,
+                               train_selection="ground_truth").train()
+    experiment = InstanceAggregator(RelationConfig(16, num_heads=2), top_k=1, ratio=0.5).train()
     experiment.load_state_dict(paper.state_dict())
     x, s = torch.randn(3, 16), torch.randn(4, 16)
     paper.targets = experiment.targets = targets

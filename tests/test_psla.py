@@ -193,8 +193,17 @@ def test_training_clips_sample_key_frames_as_in_sec_4_1():
         assert 40 <= k1 <= 45 and 45 <= k2 <= 55
     assert all(0 <= k < 12 for k in train_key_frames(12, 2, rng))  # clipped to the video
     assert train_key_frames(1, 0, rng) == [0, 0]  # a DET still: three copies
-    spec = get_method("psla")
-    assert spec.train_support_fn is train_key_frames and spec.predict_video is not None
+    assert get_method("psla").predict_video is not None
+
+
+def test_training_clips_follow_the_models_key_frame_interval():
+    """The training sampler reads l from the model's options (it was fixed at 10 whatever the option said)."""
+    for interval in (10, 4):
+        model = build_psla(preset("tiny", 3), key_frame_interval=interval)
+        draw = model.train_support_fn()
+        rng = np.random.default_rng(0)
+        drawn = [draw(100, 50, rng) for _ in range(200)]
+        assert min(k1 for k1, _ in drawn) == 50 - interval and max(k2 for _, k2 in drawn) == 50 + interval // 2
 
 
 def test_predict_video_runs_the_heavy_layers_on_key_frames_only(tmp_path):

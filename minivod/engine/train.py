@@ -203,7 +203,7 @@ def train(method: str, preset_name: str, data, out, cfg: TrainConfig, device=Non
     transform = ClipTransform(mcfg.min_size, mcfg.max_size, train=True, **cfg.augment)
     clips = TrainClips(dataset, k=spec.train_support, frames_per_video=cfg.frames_per_video,
                        window=spec.train_window, transform=transform, seed=cfg.seed,
-                       support_fn=spec.train_support_fn)
+                       support_fn=model.train_support_fn() or spec.train_support_fn)
     opt, sched = make_optimizer(model, cfg)
     scaler = torch.amp.GradScaler("cuda") if cfg.amp and device.startswith("cuda") else None
     start, spent_before = 0, 0.0

@@ -19,7 +19,7 @@ from .dsfnet import build_dsfnet
 from .selsa import build_selsa
 from .ssvd import TINY_WINDOW as SSVD_WINDOW, build_one_stage, build_ssvd, predict_ssvd, prepare_flow
 from .mst import WINDOW as MST_WINDOW, build_mst
-from .psla_detector import build_psla, predict_video as psla_predict_video, train_key_frames
+from .psla_detector import build_psla, predict_video as psla_predict_video
 
 METHOD_NAMES = ("baseline", "selsa", "dsfnet", "mst", "psla", "ssvd")
 
@@ -114,27 +114,28 @@ METHODS: dict[str, MethodSpec] = {
     "mst_query_ref": MethodSpec("mst_query_ref", functools.partial(build_mst, query="ref"),
                       train_support=2, train_window=MST_WINDOW, test_support=2 * MST_WINDOW,
                       test_window=MST_WINDOW, support_targets=True),
-    # not in the paper: the instance level trained with its test-time selection (train/test mismatch)
-    "mst_test_selection": MethodSpec("mst_test_selection",
-                      functools.partial(build_mst, instance_train_selection="test"),
+    # the paper's training rule for the instance level (Eq. 12's IoU assignment), which leaks the
+    # foreground label; "mst" trains with the test-time selection instead (see methods/mst_instance.py)
+    "mst_gt_selection": MethodSpec("mst_gt_selection",
+                      functools.partial(build_mst, instance_train_selection="ground_truth"),
                       train_support=2, train_window=MST_WINDOW, test_support=2 * MST_WINDOW,
                       test_window=MST_WINDOW, support_targets=True),
     # --- PSLA entries (issue 7) ---
     # a non-key frame (the loss) and two key frames before / around it (PSLA Sec. 4.1); the key-frame
     # schedule at test time (predict_video); variants: Table 2 (a), (b) and the propagations of Tables 3, 5
-    "psla": MethodSpec("psla", build_psla, train_support=2, train_support_fn=train_key_frames, support_targets=True,
+    "psla": MethodSpec("psla", build_psla, train_support=2, support_targets=True,
                        predict_video=psla_predict_video),
     "psla_a": MethodSpec("psla_a", functools.partial(build_psla, rfu=False, quality_net=False), train_support=2,
-                         train_support_fn=train_key_frames, support_targets=True, predict_video=psla_predict_video),
+                         support_targets=True, predict_video=psla_predict_video),
     "psla_b": MethodSpec("psla_b", functools.partial(build_psla, quality_net=False), train_support=2,
-                         train_support_fn=train_key_frames, support_targets=True, predict_video=psla_predict_video),
+                         support_targets=True, predict_video=psla_predict_video),
     "psla_dense": MethodSpec("psla_dense", functools.partial(build_psla, propagation="dense"), train_support=2,
-                             train_support_fn=train_key_frames, support_targets=True, predict_video=psla_predict_video),
+                             support_targets=True, predict_video=psla_predict_video),
     "psla_matchtrans": MethodSpec("psla_matchtrans", functools.partial(build_psla, propagation="matchtrans"),
-                                  train_support=2, train_support_fn=train_key_frames, support_targets=True,
+                                  train_support=2, support_targets=True,
                                   predict_video=psla_predict_video),
     "psla_nonlocal": MethodSpec("psla_nonlocal", functools.partial(build_psla, propagation="nonlocal"),
-                                train_support=2, train_support_fn=train_key_frames, support_targets=True,
+                                train_support=2, support_targets=True,
                                 predict_video=psla_predict_video),
     # --- SSVD entries (issue 8) ---
     # SSVD Algorithm 1: 2 random supports within +-K; Algorithm 2: 6 of the buffer's +-K frames,

@@ -70,8 +70,9 @@ class MSTConfig:
         support proposals" of Eq. 7-11; None: the detector's ``num_support_rois``)
     top_k, ratio: K and r of the instance level at test time (Tables VI, VII)
     instance_iou: IoU for assigning proposals to instances in training
-    instance_train_selection: "ground_truth" (the paper) or "test": the instance level selects in
-        training as at test time (``InstanceAggregator``; the ``mst_test_selection`` experiment)
+    instance_train_selection: "test" (default: the instance level selects in training as at
+        test time) or "ground_truth" (the paper's IoU assignment, which leaks the foreground
+        label into the features; ``mst_gt_selection``). See ``mst_instance``.
     """
 
     alignment: Optional[str] = "dalign"
@@ -88,7 +89,7 @@ class MSTConfig:
     top_k: int = 20
     ratio: float = 0.2
     instance_iou: float = 0.5
-    instance_train_selection: str = "ground_truth"
+    instance_train_selection: str = "test"
 
     def __post_init__(self):
         if self.alignment not in (None, "dalign", "flow"):
@@ -176,7 +177,7 @@ class MSTDetector(VODetector):
         ref_proposals, _, rpn_losses = self.rpn(rpn_maps, ref_sizes, ref_targets)
         found = self.support_proposals_on(maps, [image_sizes[i] for i in sup_at])
         support = None if found is None else self.support_rois(maps, *found)
-        if self.instance is not None:
+        if self.instance is not None and self.instance.train_selection == "ground_truth":
             self.instance.targets = self.instance_targets(ref_targets, targets, original_sizes, image_sizes, T)
         try:
             _, roi_losses = self.roi_heads(ref_roi_maps, ref_proposals, ref_sizes, support, self.roi_aggregators,

@@ -7,27 +7,40 @@ instance level repeats the same relation (appearance + geometric similarity,
 
     R'' = N_ins(R', R^si)                                             MST Eq. (12)
 
-so the mask of ``RelationBlock.forward`` is "same clip and same instance":
+so the mask of ``RelationBlock.forward`` is "same clip and same instance". Who is an
+instance is decided two ways:
 
-- **training**: each proposal gets the track id of the ground-truth box it
-  overlaps with IoU >= 0.5 (``assign_instances``; reference proposals against the
-  reference frame's boxes, support proposals against their own frame's boxes);
-  a reference proposal reads the support proposals with its own id.
 - **testing** (no ids): the ``top_k`` reference proposals with the highest
   objectness are the candidate instances (K = 20 in the paper), and each reads
   the ``ratio`` (r = 20%) of its clip's support proposals that are most similar
   to it (mean over heads of the relation logits z + r of Eq. 7).
+- **training, the paper's rule** (``train_selection="ground_truth"``): each
+  proposal gets the track id of the ground-truth box it overlaps with IoU >= 0.5
+  (``assign_instances``; reference proposals against the reference frame's boxes,
+  support proposals against their own frame's boxes); a reference proposal reads
+  the support proposals with its own id.
 
 Reference proposals that are no instance (background in training, outside the
 top K at test time) have no neighbour and pass unchanged (``masked_softmax``
 gives their row zero weight, and the block is residual): the paper's
 "R''_bg copied from R'".
 
+**Deviation: minivod trains with the test-time selection** (``train_selection="test"``,
+the default; ``mst_gt_selection`` keeps the paper's rule). The paper's training rule is
+the foreground label itself (IoU >= 0.5), so a proposal is updated in training exactly
+when it is an object, and the classifier learns "updated => object". At test time the
+K candidates are updated whatever they cover. Measured on a detector trained with the
+paper's rule (``benchmarks/mst_leak.py``, ``benchmarks/results/mst_leak_*.md``): the
+background proposals among the top 20 get foreground probability 0.99 with the update
+and near 0 without it, and so do the true objects: the classifier reads the update, not
+the object. The test-time selection depends on objectness rank only, never on labels.
+
 Choices the paper leaves open: "K proposals with the highest objectness from
 R^s" is read as the issue reads it, the K reference proposals of highest
 objectness are the candidates; the reference proposals arrive from the RPN
-sorted by objectness, so the first K rows of each clip are they. The similarity
-that picks the r% is the block's own logits before the softmax. In training the
+sorted by objectness (and torchvision's RoI sampler keeps their order in
+training), so the first K rows of each clip are they. The similarity that picks
+the r% is the block's own logits before the softmax. With the paper's rule the
 ground truth reaches the module through ``targets`` (an ``InstanceTargets``),
 set by ``MSTDetector`` for the duration of one training step.
 """
@@ -90,13 +103,14 @@ class InstanceAggregator(nn.Module):
         top_k (int): K, candidate instances per reference frame at test time
         ratio (float): r, the fraction of a clip's support proposals each candidate reads at test time
         iou_thresh (float): IoU for assigning a proposal to a ground-truth instance in training
-        train_selection (str): who reads whom in training: ``"ground_truth"`` (the paper, Eq. 12's
-            IoU assignment) or ``"test"`` (the test-time selection in training too: top-K candidates,
-            r% most similar supports; not in the paper, an experiment on the train/test mismatch)
+        train_selection (str): who reads whom in training: ``"test"`` (default: the test-time
+            selection, top-K candidates and their r% most similar supports; independent of the
+            labels) or ``"ground_truth"`` (the paper, Eq. 12's IoU assignment, which leaks the
+            foreground label: see the module docstring)
     """
 
     def __init__(self, cfg: RelationConfig, top_k: int = 20, ratio: float = 0.2, iou_thresh: float = 0.5,
-                 train_selection: str = "ground_truth"):
+                 train_selection: str = "test"):
         super().__init__()
         if train_selection not in ("ground_truth", "test"):
             raise ValueError(f"train_selection must be 'ground_truth' or 'test', got {train_selection!r}")

@@ -44,6 +44,7 @@ Choices the paper leaves open, and the ablation switches (Tables 2, 3, 5):
 """
 from __future__ import annotations
 
+import functools
 import math
 import time
 from dataclasses import dataclass
@@ -222,6 +223,10 @@ class PSLADetector(VideoDetectorBase):
                                               nn.BatchNorm2d if tiny else None, prior)
 
     # --- the feature network, split: N_l and N_h ---------------------------------------
+    def train_support_fn(self):
+        """Training clips draw their two key frames for this model's interval l (Sec. 4.1)."""
+        return functools.partial(train_key_frames, interval=self.opts.key_frame_interval)
+
     def low_features(self, batch: Tensor) -> Tensor:
         """N_l: normalised frames (N, 3, H, W) -> low-level maps F_l (N, C_l, h, w)."""
         if isinstance(self.backbone, TinyBackbone):

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import abc
 from dataclasses import dataclass, field
-from typing import Optional, Union
+from typing import Any, Callable, Optional, Union
 
 import torch
 from torch import Tensor, nn
@@ -131,6 +131,11 @@ class VideoDetectorBase(nn.Module, abc.ABC):
     @abc.abstractmethod
     def compute_losses(self, images: Tensor, targets: list[dict[str, Tensor]]) -> dict[str, Tensor]:
         """Training losses for clips ``images (Tensor[B, T, 3, H, W])`` and reference-frame ``targets``."""
+
+    def train_support_fn(self) -> Optional[Callable[[int, int, Any], list[int]]]:
+        """``(num_frames, ref, rng) -> positions`` of a training clip's supports when the model's own
+        options decide them (PSLA's key-frame interval l); None: the method spec's sampler."""
+        return None
 
     def forward(self, images: Tensor, targets: Optional[list[dict[str, Tensor]]] = None):
         """
