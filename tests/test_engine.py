@@ -161,7 +161,8 @@ def test_ddp_with_two_gloo_processes_gives_single_process_gradients(tmp_path):
 
 
 def test_method_hooks_reach_the_engines(tiny_data, tmp_path, monkeypatch):
-    """A MethodSpec's hooks: support layout, support targets, prepare, set_iteration, predict_video."""
+    """A MethodSpec's hooks (support targets, prepare, predict_video) and the model's (set_iteration,
+    train_support_fn) reach the engines."""
     import minivod.methods as methods
     from minivod.engine.evaluate import predict_dataset
 
@@ -170,6 +171,9 @@ def test_method_hooks_reach_the_engines(tiny_data, tmp_path, monkeypatch):
     class Recording(VODetector):
         def set_iteration(self, iteration, total):
             seen["iterations"].append((iteration, total))
+
+        def train_support_fn(self):
+            return lambda n, ref, rng: [ref, ref, ref]
 
         def compute_losses(self, images, targets):
             seen["clips"].append(images.shape[1])
@@ -186,8 +190,8 @@ def test_method_hooks_reach_the_engines(tiny_data, tmp_path, monkeypatch):
         empty = {"boxes": torch.zeros(0, 4), "scores": torch.zeros(0), "labels": torch.zeros(0, dtype=torch.long)}
         return [dict(empty) for _ in video.frames], type("Cache", (), {"computed": len(video)})(), 0.0
 
-    spec = methods.MethodSpec("hooked", Recording, train_support_fn=lambda n, ref, rng: [ref, ref, ref],
-                              support_targets=True, prepare=prepare, predict_video=predict_video)
+    spec = methods.MethodSpec("hooked", Recording, train_support=3, support_targets=True, prepare=prepare,
+                              predict_video=predict_video)
     monkeypatch.setitem(methods.METHODS, "hooked", spec)
     cfg = TrainConfig(**{**TINY, "iters": 2})
     _, path = train("hooked", "tiny", tiny_data, tmp_path, cfg, device="cpu", progress=False)

@@ -56,8 +56,7 @@ def predict_dataset(model, method: str, dataset, device: str, progress: bool = T
             dets, cache, spent = spec.predict_video(model, video, device)
         else:
             dets, cache, spent = detect_video(model, video, device, num_support=k, mode=mode or spec.test_mode,
-                                              stride=stride or spec.test_stride, window=spec.test_window,
-                                              support_fn=spec.test_support_fn)
+                                              stride=stride or spec.test_stride, window=spec.test_window)
         per_video.append(dets)
         seconds, frames, computed = seconds + spent, frames + len(video), computed + cache.computed
     timing = {"seconds": seconds, "frames": frames, "backbone_passes": computed,

@@ -203,12 +203,13 @@ def train(method: str, preset_name: str, data, out, cfg: TrainConfig, device=Non
     transform = ClipTransform(mcfg.min_size, mcfg.max_size, train=True, **cfg.augment)
     clips = TrainClips(dataset, k=spec.train_support, frames_per_video=cfg.frames_per_video,
                        window=spec.train_window, transform=transform, seed=cfg.seed,
-                       support_fn=model.train_support_fn() or spec.train_support_fn)
+                       support_fn=model.train_support_fn())
     opt, sched = make_optimizer(model, cfg)
     scaler = torch.amp.GradScaler("cuda") if cfg.amp and device.startswith("cuda") else None
     start, spent_before = 0, 0.0
     ckpt_path = out / "last.pt"
-    meta = {"method": method, "preset": preset_name, "num_classes": len(dataset.class_map),
+    meta = {"method": method, "method_options": _plain(spec.options), "preset": preset_name,
+            "num_classes": len(dataset.class_map),
             "class_names": list(dataset.class_map.names), "config": _plain(asdict(mcfg)),
             "train_config": _plain(asdict(cfg)), "data": _portable(data)}
     if resume:
@@ -221,6 +222,10 @@ def train(method: str, preset_name: str, data, out, cfg: TrainConfig, device=Non
         start = int(ckpt["meta"]["iteration"])
         spent_before = float(ckpt["meta"].get("train_seconds", 0.0))
         check_same_schedule(ckpt["meta"].get("train_config", {}), meta["train_config"], ckpt_path)
+        saved_options = ckpt["meta"].get("method_options")
+        if saved_options is not None and saved_options != meta["method_options"]:
+            raise ValueError(f"{ckpt_path}: cannot resume {method} with other method options "
+                             f"({saved_options} in the checkpoint, {meta['method_options']} now)")
         if "prepare" in ckpt["meta"]:
             meta["prepare"] = ckpt["meta"]["prepare"]
     elif spec.prepare is not None:  # a method's own step before the loop (e.g. SSVD's flow pre-training)
@@ -249,8 +254,7 @@ def train(method: str, preset_name: str, data, out, cfg: TrainConfig, device=Non
     for it, (images, targets, support_targets) in zip(bar, loader):
         if spec.support_targets:
             targets = [{**t, "support": s} for t, s in zip(targets, support_targets)]
-        if hasattr(model, "set_iteration"):
-            model.set_iteration(it, cfg.iters)
+        model.set_iteration(it, cfg.iters)
         losses = train_step(net, images, targets, opt, sched, cfg, device, scaler)
         if rank == 0 and (it % cfg.log_every == 0 or it == cfg.iters - 1):
             row = {"iter": it, "lr": opt.param_groups[0]["lr"], **{k: float(v) for k, v in losses.items()}}

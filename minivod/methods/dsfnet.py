@@ -51,6 +51,7 @@ from minivod.models import VODetector
 from minivod.models.config import DetectorConfig
 
 from .relation import RelationAggregator, RelationConfig
+from .spec import MethodSpec
 
 
 @dataclass
@@ -141,3 +142,12 @@ def build_dsfnet(cfg: DetectorConfig, **options) -> VODetector:
         ]
         model.roi_aggregators = nn.ModuleList(RelationAggregator(c) for c in relation_cfgs)
     return model
+
+
+# --------------------------------------------------------------------------- registry rows
+DSFNET_SPEC = MethodSpec("dsfnet", build_dsfnet, train_support=2, test_support=8, test_mode="shuffled")
+SPECS = [
+    DSFNET_SPEC,
+    DSFNET_SPEC.variant("dsfnet_frame", {"instance_level": False}),  # Table 1 (b): frame level only
+    DSFNET_SPEC.variant("dsfnet_instance", {"frame_level": False}),  # Table 1 (c): instance level only
+]

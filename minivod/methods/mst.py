@@ -52,6 +52,7 @@ from .dalign import DAlign, FlowAlign
 from .mst_frame import FrameAttention
 from .mst_instance import InstanceAggregator, InstanceTargets, StackedAggregators
 from .relation import RelationAggregator, RelationConfig
+from .spec import MethodSpec
 
 WINDOW = 3  # T of data_small: supports within +-3 frames (6 at test time, 2 drawn in training)
 
@@ -207,3 +208,24 @@ class MSTDetector(VODetector):
 def build_mst(cfg: DetectorConfig, **options) -> MSTDetector:
     """MST with the fields of ``MSTConfig`` as options, e.g. ``build_mst(cfg, instance_level=False)``."""
     return MSTDetector(cfg, MSTConfig(**options))
+
+
+# --------------------------------------------------------------------------- registry rows
+# 2 supports within +-T in training, all frames within +-T at test time (T = WINDOW), and the
+# supports' boxes and track ids (for the paper's instance-level assignment)
+MST_SPEC = MethodSpec("mst", build_mst, train_support=2, train_window=WINDOW, test_support=2 * WINDOW,
+                      test_window=WINDOW, support_targets=True)
+SPECS = [
+    MST_SPEC,
+    # Table III (b)-(f)
+    MST_SPEC.variant("mst_frame", {"alignment": None, "proposal_level": False, "instance_level": False}),
+    MST_SPEC.variant("mst_proposal", {"alignment": None, "frame_level": False, "instance_level": False}),
+    MST_SPEC.variant("mst_dalign_frame", {"proposal_level": False, "instance_level": False}),
+    MST_SPEC.variant("mst_dalign_proposal", {"frame_level": False, "instance_level": False}),
+    MST_SPEC.variant("mst_no_instance", {"instance_level": False}),
+    MST_SPEC.variant("mst_flow", {"alignment": "flow"}),  # Table IV: a flow warp instead of DAlign
+    MST_SPEC.variant("mst_query_ref", {"query": "ref"}),  # Table IX
+    # the paper's training rule for the instance level (Eq. 12's IoU assignment), which leaks the
+    # foreground label; "mst" trains with the test-time selection (see mst_instance.py)
+    MST_SPEC.variant("mst_gt_selection", {"instance_train_selection": "ground_truth"}),
+]

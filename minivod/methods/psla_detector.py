@@ -66,6 +66,7 @@ from minivod.models.rpn import build_rpn
 from minivod.models.transform import FrameTransform
 
 from .psla import LocalAttention
+from .spec import MethodSpec
 
 
 @dataclass
@@ -413,3 +414,17 @@ def predict_video(model: PSLADetector, video: Video, device, interval: Optional[
             record.light += len(chunk)
     _sync(device)
     return results, record, time.perf_counter() - start
+
+
+# --------------------------------------------------------------------------- registry rows
+# a non-key reference frame (the loss) and two key frames before / around it (Sec. 4.1, drawn by
+# PSLADetector.train_support_fn), the key-frame schedule at test time (predict_video)
+PSLA_SPEC = MethodSpec("psla", build_psla, train_support=2, support_targets=True, predict_video=predict_video)
+SPECS = [
+    PSLA_SPEC,
+    PSLA_SPEC.variant("psla_a", {"rfu": False, "quality_net": False}),  # Table 2 (a)
+    PSLA_SPEC.variant("psla_b", {"quality_net": False}),  # Table 2 (b)
+    PSLA_SPEC.variant("psla_dense", {"propagation": "dense"}),  # Tables 3, 5: other propagations
+    PSLA_SPEC.variant("psla_matchtrans", {"propagation": "matchtrans"}),
+    PSLA_SPEC.variant("psla_nonlocal", {"propagation": "nonlocal"}),
+]

@@ -43,6 +43,7 @@ from minivod.models.config import DetectorConfig
 from minivod.models.roi_heads import RoIContext, per_clip
 
 from .relation import gather_neighbours, masked_softmax, same_clip
+from .spec import MethodSpec
 
 
 @dataclass
@@ -128,3 +129,15 @@ def build_selsa(cfg: DetectorConfig, **options) -> VODetector:
     """
     selsa_cfg = SELSAConfig(**options)
     return VODetector(cfg, roi_aggregators=nn.ModuleList(SELSA(d, selsa_cfg) for d in cfg.box_fc_dims))
+
+
+# --------------------------------------------------------------------------- registry rows
+# trains on the reference + 2 random frames of the same video (Sec. 4.1), tests with 8 shuffled
+# frames of data_small's 48-frame videos (the paper: 21 on ImageNet VID; pass num_support=20 there)
+SELSA_SPEC = MethodSpec("selsa", build_selsa, train_support=2, test_support=8, test_mode="shuffled")
+SPECS = [
+    SELSA_SPEC,
+    # Table 1 (b): aggregation within the frame only, no support frames
+    SELSA_SPEC.variant("selsa_frame_only", {"within_frame_only": True}, train_support=0, test_support=0,
+                       test_mode="sequential"),
+]

@@ -67,6 +67,7 @@ from minivod.models.deform_conv import deform_conv2d
 from minivod.models.one_stage import LEVELS, STRIDES, OneStageDetector, build_fpn, build_one_stage  # noqa: F401
 
 from .flownet import FlowConfig, PWCFlow, pretrain_flow, warp
+from .spec import MethodSpec
 
 SAMPLING_LEVELS = ("g3", "g4", "g5", "g6")  # the sampling stream's FPN, when it has its own
 FLOW_LEVELS = ("m3", "m4", "m5", "m6")  # the flow network's per-frame pyramid
@@ -404,3 +405,21 @@ def prepare_flow(model, data_root, device, out, progress) -> dict:
                            epe_pairs=model.ssvd.flow_epe_pairs)
     torch.save(model.flownet.state_dict(), path)
     return result
+
+
+# --------------------------------------------------------------------------- registry rows
+# Algorithm 1: 2 random supports within +-K; Algorithm 2: 6 of the buffer's +-K frames, frames
+# arriving one by one (K = TINY_WINDOW on data_small)
+SSVD_SPEC = MethodSpec("ssvd", build_ssvd, train_support=2, train_window=TINY_WINDOW, predict_video=predict_ssvd,
+                       prepare=prepare_flow)
+SINGLE_SPEC = MethodSpec("ssvd_single", build_one_stage)  # Table II (a): the single-frame one-stage detector
+SPECS = [
+    SSVD_SPEC,
+    SINGLE_SPEC,
+    # a control, not in the paper: two late-fused heads on the single frame (SSVD with no support frame)
+    SINGLE_SPEC.variant("ssvd_single_2heads", {"heads": 2}),
+    SSVD_SPEC.variant("ssvd_motion", {"sampling": False}),  # Table II (b)
+    SSVD_SPEC.variant("ssvd_sampling", {"motion": False}, prepare=None),  # Table II (c): no flow to pre-train
+    SSVD_SPEC.variant("ssvd_early", {"fusion": "early"}),  # Fig. 6 fusion schemes
+    SSVD_SPEC.variant("ssvd_guided", {"fusion": "motion_guided"}),
+]

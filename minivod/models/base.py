@@ -132,6 +132,9 @@ class VideoDetectorBase(nn.Module, abc.ABC):
     def compute_losses(self, images: Tensor, targets: list[dict[str, Tensor]]) -> dict[str, Tensor]:
         """Training losses for clips ``images (Tensor[B, T, 3, H, W])`` and reference-frame ``targets``."""
 
+    def set_iteration(self, iteration: int, total: int) -> None:
+        """Called by the training loop before every step (SSVD's two training phases); no-op here."""
+
     def train_support_fn(self) -> Optional[Callable[[int, int, Any], list[int]]]:
         """``(num_frames, ref, rng) -> positions`` of a training clip's supports when the model's own
         options decide them (PSLA's key-frame interval l); None: the method spec's sampler."""
