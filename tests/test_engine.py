@@ -161,10 +161,11 @@ def test_ddp_with_two_gloo_processes_gives_single_process_gradients(tmp_path):
 
 
 def test_method_hooks_reach_the_engines(tiny_data, tmp_path, monkeypatch):
-    """A MethodSpec's hooks (support targets, prepare, predict_video) and the model's (set_iteration,
-    train_support_fn) reach the engines."""
+    """A MethodSpec's hooks (support targets, prepare) and the model's (set_iteration, train_support_fn,
+    test_schedule) reach the engines."""
     import minivod.methods as methods
-    from minivod.engine.evaluate import predict_dataset
+    from minivod.data.sampling import BufferedSchedule
+    from minivod.engine.evaluate import load_model, predict_dataset
 
     seen = {"iterations": [], "clips": [], "support": []}
 
@@ -174,6 +175,13 @@ def test_method_hooks_reach_the_engines(tiny_data, tmp_path, monkeypatch):
 
         def train_support_fn(self):
             return lambda n, ref, rng: [ref, ref, ref]
+
+        def test_schedule(self):
+            return BufferedSchedule(window=1, num_support=2)
+
+        def detect(self, ref, supports=None):
+            seen.setdefault("detected", []).append(0 if supports is None else len(supports))
+            return super().detect(ref, supports)
 
         def compute_losses(self, images, targets):
             seen["clips"].append(images.shape[1])
@@ -185,13 +193,7 @@ def test_method_hooks_reach_the_engines(tiny_data, tmp_path, monkeypatch):
         seen["prepared"] = (Path(data) == Path(tiny_data), device)
         return {"steps": 3}
 
-    def predict_video(model, video, device):
-        seen.setdefault("predicted", []).append(video.name)
-        empty = {"boxes": torch.zeros(0, 4), "scores": torch.zeros(0), "labels": torch.zeros(0, dtype=torch.long)}
-        return [dict(empty) for _ in video.frames], type("Cache", (), {"computed": len(video)})(), 0.0
-
-    spec = methods.MethodSpec("hooked", Recording, train_support=3, support_targets=True, prepare=prepare,
-                              predict_video=predict_video)
+    spec = methods.MethodSpec("hooked", Recording, train_support=3, support_targets=True, prepare=prepare)
     monkeypatch.setitem(methods.METHODS, "hooked", spec)
     cfg = TrainConfig(**{**TINY, "iters": 2})
     _, path = train("hooked", "tiny", tiny_data, tmp_path, cfg, device="cpu", progress=False)
@@ -201,6 +203,8 @@ def test_method_hooks_reach_the_engines(tiny_data, tmp_path, monkeypatch):
     assert seen["clips"] == [4, 4]  # the reference + the three frames train_support_fn chose
     assert seen["support"] == [[3, 3], [3, 3]]
     val = VIDDataset(tiny_data, "val")
-    per_video, timing = predict_dataset(None, "hooked", val, "cpu", progress=False)
-    assert seen["predicted"] == [v.name for v in val.videos]
+    model, _ = load_model("hooked", path, "cpu")
+    per_video, timing = predict_dataset(model, "hooked", val, "cpu", progress=False)
+    assert len(seen["detected"]) == sum(len(v) for v in val.videos)  # one call per frame: the buffered loop
+    assert max(seen["detected"]) == 2  # the frames before and after, t +- 1
     assert timing["backbone_passes"] == sum(len(v) for v in val.videos)

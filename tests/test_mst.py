@@ -14,7 +14,8 @@ from minivod.methods.dalign import DAlign, FlowAlign
 from minivod.models.deform_conv import deform_conv2d
 from minivod.methods.mst import MSTDetector, build_mst
 from minivod.methods.mst_frame import FrameAttention
-from minivod.methods.mst_instance import InstanceAggregator, InstanceTargets, StackedAggregators, assign_instances
+from minivod.methods.mst_instance import InstanceAggregator, StackedAggregators, assign_instances
+from minivod.models.roi_heads import RoITargets
 from minivod.methods.relation import RelationAggregator, RelationConfig
 from minivod.models import IdentityRoIAggregator, RoIContext, preset
 
@@ -163,7 +164,7 @@ def instance_case():
     ctx = RoIContext(ref_boxes, torch.zeros(3, dtype=torch.long), support_boxes, torch.zeros(4, dtype=torch.long),
                      torch.tensor([1, 1, 2, 2]), torch.rand(4))
     gt = torch.tensor([[0.0, 0.0, 10.0, 10.0], [30.0, 30.0, 50.0, 50.0]])
-    targets = InstanceTargets([gt], [torch.tensor([1, 2])], [gt + torch.tensor([1.0, 0, 1, 0]), gt[:1] + 0.5],
+    targets = RoITargets([gt], [torch.tensor([1, 2])], [gt + torch.tensor([1.0, 0, 1, 0]), gt[:1] + 0.5],
                               [torch.tensor([1, 2]), torch.tensor([1])])
     return ctx, targets
 
@@ -175,7 +176,7 @@ def test_instance_training_mask_and_background_passes_unchanged():
     expected = torch.tensor([[1, 0, 1, 0], [0, 1, 0, 0], [0, 0, 0, 0]], dtype=torch.bool)
     assert torch.equal(agg.training_mask(ctx, targets), expected)
     x, s = torch.randn(3, 16), torch.randn(4, 16)
-    agg.targets = targets
+    ctx.targets = targets
     out = agg(x, s, ctx)
     assert torch.equal(out[2], x[2])  # background: copied from R'
     assert not torch.allclose(out[:2], x[:2])
@@ -238,7 +239,6 @@ def test_detector_training_step_reaches_every_module_and_evaluates():
     assert frame.M_q.weight.grad.abs().sum() > 0  # Eq. (4)-(5)
     assert model.roi_aggregators[0].block.psi.weight.grad.abs().sum() > 0  # Eq. (9)
     assert model.instance.block.gamma.weight.grad.abs().sum() > 0  # Eq. (12): the top-K candidates read supports
-    assert model.instance.targets is None  # the ground truth does not outlive the step
     model.eval()
     with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
         detections = model(images)
@@ -251,11 +251,14 @@ def test_only_the_papers_rule_gives_the_instance_level_the_ground_truth(selectio
     """The label leak fix: with minivod's default the instance level never sees a label in training."""
     torch.manual_seed(0)
     model = build_mst(preset("tiny", 3, pretrained_backbone=False), instance_train_selection=selection).train()
-    seen = []
-    model.instance.register_forward_pre_hook(lambda module, args: seen.append(module.targets is not None))
+    seen, read_labels = [], []
+    model.instance.register_forward_pre_hook(lambda module, args: seen.append(args[2].targets is not None))
+    training_mask = model.instance.training_mask
+    model.instance.training_mask = lambda ctx, t: read_labels.append(True) or training_mask(ctx, t)
     images, targets = clips_with_boxes(B=2, T=3)
     model(images, with_instances(targets, 3))
-    assert seen == [selection == "ground_truth"]
+    assert seen == [True]  # the ground truth reaches the RoI aggregators in RoIContext.targets
+    assert read_labels == ([True] if selection == "ground_truth" else [])  # only the paper's rule reads it
     assert get_method("mst_gt_selection").build(preset("tiny", 3)).instance.train_selection == "ground_truth"
     assert get_method("mst").build(preset("tiny", 3)).instance.train_selection == "test"
 
@@ -319,7 +322,7 @@ def test_instance_test_selection_in_training_ignores_the_ground_truth():
     experiment = InstanceAggregator(RelationConfig(16, num_heads=2), top_k=1, ratio=0.5).train()
     experiment.load_state_dict(paper.state_dict())
     x, s = torch.randn(3, 16), torch.randn(4, 16)
-    paper.targets = experiment.targets = targets
+    ctx.targets = targets
     assert torch.equal(paper.mask(x, s, ctx), paper.training_mask(ctx, targets))
     assert torch.equal(experiment.mask(x, s, ctx), experiment.test_mask(x, s, ctx))
     assert not torch.equal(experiment.mask(x, s, ctx), paper.mask(x, s, ctx))

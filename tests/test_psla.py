@@ -11,7 +11,7 @@ from torchvision.ops import ps_roi_align
 
 from minivod.data.generate import generate
 from minivod.data.vid import VIDDataset, load_image
-from minivod.methods import build_model, get_method
+from minivod.methods import build_model
 from minivod.methods.psla import (
     LocalAttention,
     dense_offsets,
@@ -26,9 +26,9 @@ from minivod.methods.psla_detector import (
     PSLADetector,
     RecursiveFeatureUpdate,
     build_psla,
-    key_frames,
-    train_key_frames,
 )
+from minivod.data.sampling import KeyFrameSchedule, key_frames, train_key_frames
+from minivod.engine.inference import detect_video_key_frames
 from minivod.models import preset
 from minivod.models.rfcn import PSRoIPredictor
 
@@ -193,7 +193,7 @@ def test_training_clips_sample_key_frames_as_in_sec_4_1():
         assert 40 <= k1 <= 45 and 45 <= k2 <= 55
     assert all(0 <= k < 12 for k in train_key_frames(12, 2, rng))  # clipped to the video
     assert train_key_frames(1, 0, rng) == [0, 0]  # a DET still: three copies
-    assert get_method("psla").predict_video is not None
+    assert build_psla(preset("tiny", 3)).test_schedule() == KeyFrameSchedule(10, "middle")
 
 
 def test_training_clips_follow_the_models_key_frame_interval():
@@ -206,7 +206,7 @@ def test_training_clips_follow_the_models_key_frame_interval():
         assert min(k1 for k1, _ in drawn) == 50 - interval and max(k2 for _, k2 in drawn) == 50 + interval // 2
 
 
-def test_predict_video_runs_the_heavy_layers_on_key_frames_only(tmp_path):
+def test_key_frame_schedule_runs_the_heavy_layers_on_key_frames_only(tmp_path):
     generate(tmp_path / "data", seed=2, train_videos=1, val_videos=1, frames=12, det_images=1, progress=False)
     video = VIDDataset(tmp_path / "data", "val").videos[0]
     torch.manual_seed(0)
@@ -214,7 +214,7 @@ def test_predict_video_runs_the_heavy_layers_on_key_frames_only(tmp_path):
     heavy, light = [], []
     model.backbone.body[model.low_layers].register_forward_hook(lambda m, i, o: heavy.append(i[0].shape[0]))
     model.dense_ft.register_forward_hook(lambda m, i, o: light.append(i[0].shape[0]))
-    dets, record, seconds = get_method("psla").predict_video(model, video, "cpu", interval=5)
+    dets, record, seconds = detect_video_key_frames(model, video, "cpu", KeyFrameSchedule(interval=5))
     assert len(dets) == 12 and all(set(d) == {"boxes", "scores", "labels"} for d in dets)
     # segments 0-4, 5-9, 10-11: key frames 2, 7, 10; N_h runs three times, one frame each
     assert heavy == [1, 1, 1] and record.computed == 3 and record.light == sum(light) == 9

@@ -14,10 +14,10 @@ from minivod.methods.ssvd import (
     DeformConv3x3,
     OffsetPredictor,
     build_ssvd,
-    detect_video_buffered,
     sampling_locations,
-    window_supports,
 )
+from minivod.data.sampling import BufferedSchedule, window_supports
+from minivod.engine.inference import detect_video_buffered
 from minivod.models import preset
 from minivod.models.one_stage import LEVELS, OneStageDetector, build_one_stage
 
@@ -269,13 +269,14 @@ def test_buffered_inference_runs_each_frame_once(tmp_path):
     model = build_ssvd(preset("tiny", 8)).eval()
     passes = []
     model.fpn.register_forward_hook(lambda m, inp, out: passes.append(inp[0].shape[0]))
-    dets, cache, _ = detect_video_buffered(model, video, "cpu", window=3, num_support=4)
+    dets, cache, _ = detect_video_buffered(model, video, "cpu", BufferedSchedule(window=3, num_support=4))
     assert len(dets) == 10 and sum(passes) == cache.computed == 10
     assert len(cache.frames) <= 2 * 3 + 1  # the buffer
     offline, _, _ = detect_video(model, video, "cpu", support_fn=lambda n, t: window_supports(n, t, 3, 4),
                                  refs_per_batch=1)
     for a, b in zip(dets, offline):  # the online buffer gives what offline inference gives
         torch.testing.assert_close(a["scores"], b["scores"])
+    assert model.test_schedule() == BufferedSchedule(model.ssvd.window, model.ssvd.test_support)
 
 
 def test_paper_preset_builds_and_takes_a_step():

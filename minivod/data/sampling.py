@@ -16,8 +16,16 @@ Testing:
 - key frames:     every ``interval``-th frame is a key frame (PSLA);
 - sliding window: the frames within ``+-T`` of the reference, or only the past ``T``
                   frames when frames arrive online (MST, SSVD).
+
+A model whose test-time frames are not one reference + supports declares a
+schedule (``VideoDetectorBase.test_schedule``) that the engine runs:
+``KeyFrameSchedule`` (PSLA: heavy key frames, light frames in between) or
+``BufferedSchedule`` (SSVD Algorithm 2: frames arrive one by one, each detected
+once ``window`` later frames have arrived).
 """
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -113,3 +121,76 @@ def sliding_window(num_frames: int, t: int, radius: int, online: bool = False) -
     """Frames within ``+-radius`` of ``t`` (excluding ``t``); only past ones when ``online``."""
     lo, hi = max(0, t - radius), t if online else min(num_frames, t + radius + 1)
     return [s for s in range(lo, hi) if s != t]
+
+
+def key_frames(num_frames: int, interval: int, position: str = "middle") -> tuple[list[bool], list[int]]:
+    """PSLA's fixed schedule: ``is_key`` per frame and, per frame, the key frame whose F_t it uses.
+
+    ``middle``: segments of ``interval`` frames, the middle frame of each is its key frame (PSLA Sec. 3.5);
+    ``first``: every ``interval``-th frame, used by the frames that follow it (online).
+    """
+    if position == "first":
+        return key_frame_schedule(num_frames, interval)
+    if position != "middle":
+        raise ValueError(f"key_position must be 'middle' or 'first', got {position!r}")
+    if interval < 1:
+        raise ValueError(f"key-frame interval must be >= 1, got {interval}")
+    key_of = []
+    for start in range(0, num_frames, interval):
+        end = min(num_frames, start + interval)
+        key_of += [start + (end - start - 1) // 2] * (end - start)
+    return [key_of[t] == t for t in range(num_frames)], key_of
+
+
+def train_key_frames(num_frames: int, ref: int, rng: np.random.Generator, interval: int = 10) -> list[int]:
+    """PSLA Sec. 4.1: the two key frames of a training clip whose non-key frame is ``ref``.
+
+    k1 in [ref - l, ref - l/2], k2 in [ref - l/2, ref + l/2], clipped to the video; a
+    one-frame video (a DET still) gives three copies of the same image.
+    """
+    if num_frames == 1:
+        return [ref, ref]
+    half = interval // 2
+    k1 = int(rng.integers(ref - interval, ref - half + 1))
+    k2 = int(rng.integers(ref - half, ref + half + 1))
+    return [min(max(k, 0), num_frames - 1) for k in (k1, k2)]
+
+
+def window_supports(num_frames: int, t: int, window: int, num_support: int) -> list[int]:
+    """SSVD Algorithm 2: ``num_support`` frames spread uniformly over the buffer t-K..t+K (the
+    reference excluded); all of them when the buffer holds fewer (the first and last K frames)."""
+    candidates = [s for s in range(max(0, t - window), min(num_frames, t + window + 1)) if s != t]
+    if num_support <= 0:
+        return []
+    if not candidates:
+        return [t] * num_support  # a one-frame video is its own support
+    if num_support >= len(candidates):
+        return candidates
+    picks = np.linspace(0, len(candidates) - 1, num_support).round().astype(int)
+    return [candidates[i] for i in picks]
+
+
+@dataclass(frozen=True)
+class KeyFrameSchedule:
+    """Key frames every ``interval`` frames (``position`` as in :func:`key_frames`); the engine runs
+    the model's ``detect_key_frame`` on them in time order and ``detect_non_key_frames`` on the
+    frames between, up to ``batch`` at once."""
+
+    interval: int
+    position: str = "middle"
+    batch: int = 10
+
+    def frames(self, num_frames: int) -> tuple[list[bool], list[int]]:
+        return key_frames(num_frames, self.interval, self.position)
+
+
+@dataclass(frozen=True)
+class BufferedSchedule:
+    """Frames arrive one by one into a feature buffer; frame t is detected once frame t + ``window``
+    has arrived, with :func:`window_supports` of the buffer t-window..t+window as supports."""
+
+    window: int
+    num_support: int
+
+    def supports(self, num_frames: int, t: int) -> list[int]:
+        return window_supports(num_frames, t, self.window, self.num_support)

@@ -46,17 +46,14 @@ def load_model(method: str, checkpoint, device: str, num_classes: int | None = N
 def predict_dataset(model, method: str, dataset, device: str, progress: bool = True, num_support: int | None = None,
                     mode: str | None = None, stride: int | None = None):
     """Detections for every video of ``dataset``: a list (per video) of per-frame dicts, and timing."""
-    from minivod.engine.inference import detect_video
+    from minivod.engine.inference import predict_video
 
     spec = get_method(method)
     k = spec.test_support if num_support is None else num_support
     per_video, seconds, frames, computed = [], 0.0, 0, 0
     for video in tqdm(dataset.videos, desc=f"detect {method}", disable=not progress):
-        if spec.predict_video is not None:
-            dets, cache, spent = spec.predict_video(model, video, device)
-        else:
-            dets, cache, spent = detect_video(model, video, device, num_support=k, mode=mode or spec.test_mode,
-                                              stride=stride or spec.test_stride, window=spec.test_window)
+        dets, cache, spent = predict_video(model, video, device, num_support=k, mode=mode or spec.test_mode,
+                                           stride=stride or spec.test_stride, window=spec.test_window)
         per_video.append(dets)
         seconds, frames, computed = seconds + spent, frames + len(video), computed + cache.computed
     timing = {"seconds": seconds, "frames": frames, "backbone_passes": computed,

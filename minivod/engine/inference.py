@@ -11,17 +11,30 @@ for many reference frames costs one backbone pass. Two modes:
   supports are the past ``radius`` frames held in a sliding buffer, and frames
   that leave the window are dropped from it.
 
-Both return per-frame detections (boxes in the input pixels) and the time spent.
+A model can declare another schedule (``VideoDetectorBase.test_schedule``), which
+the engine runs here too, so loading, device sync, timing and the transfer to the
+CPU stay in one place:
+
+- :func:`detect_video_buffered` (``BufferedSchedule``, SSVD Algorithm 2): frames
+  arrive one by one; frame t waits for t + K and reads supports from the buffer
+  t-K..t+K;
+- :func:`detect_video_key_frames` (``KeyFrameSchedule``, PSLA): heavy key frames in
+  time order, light frames in between from the key frame's state.
+
+:func:`predict_video` picks the loop for a model. All return per-frame detections
+(boxes in the input pixels, on the CPU), a record of the work done (``computed``:
+full backbone passes) and the seconds spent.
 """
 from __future__ import annotations
 
 import time
 from collections import OrderedDict
+from dataclasses import dataclass
 from typing import Callable, Optional
 
 import torch
 
-from minivod.data.sampling import sliding_window, test_support
+from minivod.data.sampling import BufferedSchedule, KeyFrameSchedule, sliding_window, test_support
 from minivod.data.vid import Video, load_image
 from minivod.models.base import FrameFeatures
 
@@ -152,3 +165,84 @@ def detect_video_online(model, frames, device, radius: int = 0):
             del arrived[old]
     _sync(device)
     return results, cache, time.perf_counter() - start
+
+
+@torch.no_grad()
+def detect_video_buffered(model, video: Video, device, schedule: BufferedSchedule, **detect_kwargs):
+    """Buffered online inference (SSVD Algorithm 2): frames enter a feature buffer one by one; frame t
+    is detected once frame t + K has arrived (K = ``schedule.window``), with ``schedule.supports``
+    from the buffer t-K..t+K, and frames older than t - K leave it. Each frame's features run once.
+    ``detect_kwargs`` go to ``model.detect`` (e.g. SSVD's ``only``)."""
+    model.eval()
+    n, K = len(video), schedule.window
+    cache = FeatureCache(model, lambda t: load_image(video.frames[t].image_path), device)
+    results = []
+    _sync(device)
+    start = time.perf_counter()
+    for arrival in range(n + K):
+        if arrival < n:
+            cache.get([arrival])  # the new frame enters the buffer
+        t = arrival - K
+        if t < 0:
+            continue
+        supports = schedule.supports(n, t)
+        dets = model.detect(cache.get([t]), cache.get(supports) if supports else None, **detect_kwargs)
+        results.append(_to_cpu(dets[0]))
+        cache.drop(set(range(t - K + 1, min(n, arrival + 1))))  # what frame t + 1 still needs
+    _sync(device)
+    return results, cache, time.perf_counter() - start
+
+
+@dataclass
+class KeyFrameRecord:
+    """What :func:`detect_video_key_frames` ran: ``computed`` heavy passes (key frames), ``light`` the others."""
+
+    computed: int = 0
+    light: int = 0
+
+
+@torch.no_grad()
+def detect_video_key_frames(model, video: Video, device, schedule: KeyFrameSchedule):
+    """A key-frame schedule over a whole video (PSLA Sec. 3.5).
+
+    Key frames, in time order, go through ``model.detect_key_frame(images, state) -> (detections,
+    state)`` (PSLA: N_f and RFU, the state is F_t); the other frames of each key frame's segment
+    through ``model.detect_non_key_frames(images, state)`` (PSLA: N_l and DenseFT), up to
+    ``schedule.batch`` at once. Images are raw (N, 3, H, W) in [0, 1] on ``device``.
+    """
+    model.eval()
+    n = len(video)
+    is_key, key_of = schedule.frames(n)
+    record, results, state = KeyFrameRecord(), [None] * n, None
+
+    def load(frames):
+        return torch.stack([load_image(video.frames[t].image_path) for t in frames]).to(device)  # (N, 3, H, W)
+
+    _sync(device)
+    start = time.perf_counter()
+    for key in sorted(set(key_of)):
+        dets, state = model.detect_key_frame(load([key]), state)
+        results[key] = _to_cpu(dets[0])
+        record.computed += 1
+        others = [t for t in range(n) if key_of[t] == key and not is_key[t]]
+        for k in range(0, len(others), schedule.batch):
+            chunk = others[k:k + schedule.batch]
+            for t, d in zip(chunk, model.detect_non_key_frames(load(chunk), state)):
+                results[t] = _to_cpu(d)
+            record.light += len(chunk)
+    _sync(device)
+    return results, record, time.perf_counter() - start
+
+
+def predict_video(model, video: Video, device, num_support: int = 0, mode: str = "sequential", stride: int = 1,
+                  window: Optional[int] = None):
+    """The model's own schedule when it declares one (``model.test_schedule()``), else :func:`detect_video`
+    with the given supports. Returns (detections, record with ``computed``, seconds)."""
+    schedule = model.test_schedule()
+    if isinstance(schedule, BufferedSchedule):
+        return detect_video_buffered(model, video, device, schedule)
+    if isinstance(schedule, KeyFrameSchedule):
+        return detect_video_key_frames(model, video, device, schedule)
+    if schedule is not None:
+        raise TypeError(f"{type(model).__name__}.test_schedule() returned an unknown schedule {schedule!r}")
+    return detect_video(model, video, device, num_support=num_support, mode=mode, stride=stride, window=window)

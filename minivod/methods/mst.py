@@ -16,17 +16,20 @@ in the order of the paper's pipeline (Fig. 2):
 4. Instance level (``mst_instance.py``, Eq. 12): one more relation layer after the
    second proposal-level one, restricted to proposals of the same object.
 
-``MSTDetector`` is ``VODetector`` with two differences, both where the paper
-puts them:
+``MSTDetector`` is ``VODetector`` with one override, where the paper puts it:
 
 - The RPN runs on the enhanced maps F'' of the support frames too ("we feed
   enhanced features F'' into RPN to generate ... reference proposals R^r and all
   support proposals R^s"): the support maps have been aligned to the reference,
   so proposals found on a support frame's own map would point at the wrong place
   of its aligned map. The backbone still runs once per frame; this RPN pass is
-  cross-frame work, like the reference's.
-- In training it hands the ground truth (boxes and track ids of the reference
-  and the support frames) to the instance-level module for the IoU assignment.
+  cross-frame work, like the reference's. This is ``VODetector``'s third plug-in
+  point, ``propose_supports``; everything else is the baseline's ``detect`` and
+  ``compute_losses``.
+
+With the paper's training rule for the instance level (``mst_gt_selection``) the
+ground truth of the reference and support frames reaches it in
+``RoIContext.targets`` (the spec's ``support_targets``).
 
 Online inference: ``test_window = T`` makes the engines use the frames within
 +-T as supports, from a ``FeatureCache`` (each frame's backbone once), the
@@ -50,7 +53,7 @@ from minivod.models.config import DetectorConfig
 
 from .dalign import DAlign, FlowAlign
 from .mst_frame import FrameAttention
-from .mst_instance import InstanceAggregator, InstanceTargets, StackedAggregators
+from .mst_instance import InstanceAggregator, StackedAggregators
 from .relation import RelationAggregator, RelationConfig
 from .spec import MethodSpec
 
@@ -129,80 +132,22 @@ class MSTDetector(VODetector):
             aggregators[-1] = StackedAggregators(aggregators[-1], self.instance)
         self.roi_aggregators = nn.ModuleList(aggregators)
 
-    # --- the support proposals, on the enhanced maps ---------------------------------
-    def support_proposals_on(self, maps: Tensor, image_sizes, cached: Optional[FrameFeatures] = None):
-        """Proposals and objectness of the support frames of ``maps (Tensor[B, T, C, h, w])`` for RoI aggregation.
-
-        On the enhanced maps F'' when frames are aggregated (the paper's R^s), else the cached ones;
-        None when no RoI aggregator looks at them. No gradient: proposals carry none.
-        """
-        if maps.shape[1] == 1 or not self.aggregates_rois:
+    # --- plug-in point (c): the support proposals, on the enhanced maps --------------------
+    def propose_supports(self, raw: Tensor, maps: Tensor, image_sizes, cached: Optional[FrameFeatures] = None):
+        """The top-K proposals of each support frame (``support_top_k``), taken by the RPN on the
+        enhanced maps F'' when frames are aggregated (the paper's R^s), else the cached ones."""
+        found = None
+        if self.aggregates_frames and raw.shape[1] > 1 and self.aggregates_rois:
+            with torch.no_grad():
+                rpn_maps = self.backbone.split(maps[:, 1:].flatten(0, 1))[0]  # (B*(T-1), C_rpn, h, w)
+                proposals, objectness, _ = self.rpn(rpn_maps, image_sizes)
+            found = proposals, objectness
+        else:
+            found = super().propose_supports(raw, maps, image_sizes, cached)
+        if found is None:
             return None
-        if not self.aggregates_frames and cached is not None:
-            top = self.mst.support_top_k
-            return [p[:top] for p in cached.proposals], [o[:top] for o in cached.objectness]
-        with torch.no_grad():
-            rpn_maps = self.backbone.split(maps[:, 1:].flatten(0, 1))[0]  # (B*(T-1), C_rpn, h, w)
-            proposals, objectness, _ = self.rpn(rpn_maps, image_sizes)
         top = self.mst.support_top_k  # proposals come sorted by objectness
-        return [p[:top] for p in proposals], [o[:top] for o in objectness]
-
-    def detect(self, ref: FrameFeatures, supports: Optional[FrameFeatures] = None) -> list[dict[str, Tensor]]:
-        """As ``VODetector.detect``, with the support proposals taken on the enhanced support maps."""
-        maps = self.frame_aggregator(self.clip_maps(ref, supports))  # F'': (B, T, C, h, w)
-        rpn_maps, ref_roi_maps = self.backbone.split(maps[:, 0])  # (B, C_rpn, h, w), (B, C_roi, h, w)
-        ref_proposals = ref.proposals
-        if self.aggregates_frames:
-            ref_proposals, _, _ = self.rpn(rpn_maps, ref.image_sizes)  # R^r on F''_t
-        found = None if supports is None else self.support_proposals_on(maps, supports.image_sizes, supports)
-        support = None if found is None else self.support_rois(maps, *found)  # top-K of R^s
-        detections, _ = self.roi_heads(ref_roi_maps, ref_proposals, ref.image_sizes, support, self.roi_aggregators)
-        return self.transform.postprocess(detections, ref.image_sizes, ref.original_sizes)
-
-    # --- training -------------------------------------------------------------------------
-    def compute_losses(self, images: Tensor, targets: list[dict[str, Tensor]]) -> dict[str, Tensor]:
-        """RPN and Fast R-CNN losses for clips ``images (Tensor[B, T, 3, H, W])``.
-
-        ``targets`` as ``VODetector``'s, plus for the instance level (optional: without them the
-        instance level selects as at test time) ``track_ids (Tensor[M])`` and ``support``: per
-        support frame a dict of ``boxes`` (input pixels), ``labels`` and ``track_ids``.
-        """
-        B, T = images.shape[:2]
-        batch, image_sizes, original_sizes = self.transform(images.flatten(0, 1))  # (B*T, 3, H_pad, W_pad)
-        ref_at = [b * T for b in range(B)]  # clip-major: frame t of clip b at b*T + t
-        sup_at = [b * T + t for b in range(B) for t in range(1, T)]
-        ref_sizes = [image_sizes[i] for i in ref_at]
-        ref_targets = self.transform.resize_targets(targets, [original_sizes[i] for i in ref_at], ref_sizes)
-        maps = self.frame_aggregator(self.backbone(batch).unflatten(0, (B, T)))  # F'': (B, T, C, h, w)
-        rpn_maps, ref_roi_maps = self.backbone.split(maps[:, 0])  # (B, C_rpn, h, w), (B, C_roi, h, w)
-        ref_proposals, _, rpn_losses = self.rpn(rpn_maps, ref_sizes, ref_targets)
-        found = self.support_proposals_on(maps, [image_sizes[i] for i in sup_at])
-        support = None if found is None else self.support_rois(maps, *found)
-        if self.instance is not None and self.instance.train_selection == "ground_truth":
-            self.instance.targets = self.instance_targets(ref_targets, targets, original_sizes, image_sizes, T)
-        try:
-            _, roi_losses = self.roi_heads(ref_roi_maps, ref_proposals, ref_sizes, support, self.roi_aggregators,
-                                           ref_targets)
-        finally:
-            if self.instance is not None:
-                self.instance.targets = None
-        return {**rpn_losses, **roi_losses}
-
-    def instance_targets(self, ref_targets, targets, original_sizes, image_sizes, T: int) -> Optional[InstanceTargets]:
-        """Ground-truth boxes (resized like the frames) and track ids of every frame, for Eq. (12)'s assignment."""
-        if T == 1 or any("support" not in t for t in targets):
-            return None
-        ref_ids = [t.get("track_ids", torch.arange(len(t["boxes"]), device=t["boxes"].device)) for t in ref_targets]
-        support_boxes, support_ids = [], []
-        for b, t in enumerate(targets):
-            frames = t["support"]  # T - 1 dicts
-            at = [b * T + k for k in range(1, T)]
-            resized = self.transform.resize_targets(frames, [original_sizes[i] for i in at],
-                                                    [image_sizes[i] for i in at])
-            support_boxes += [f["boxes"] for f in resized]
-            support_ids += [f.get("track_ids", torch.full((len(f["boxes"]),), -2, dtype=torch.int64))
-                            for f in resized]  # no ids: -2 never equals a reference id
-        return InstanceTargets([t["boxes"] for t in ref_targets], ref_ids, support_boxes, support_ids)
+        return [p[:top] for p in found[0]], [o[:top] for o in found[1]]
 
 
 def build_mst(cfg: DetectorConfig, **options) -> MSTDetector:

@@ -41,20 +41,18 @@ objectness are the candidates; the reference proposals arrive from the RPN
 sorted by objectness (and torchvision's RoI sampler keeps their order in
 training), so the first K rows of each clip are they. The similarity that picks
 the r% is the block's own logits before the softmax. With the paper's rule the
-ground truth reaches the module through ``targets`` (an ``InstanceTargets``),
-set by ``MSTDetector`` for the duration of one training step.
+ground truth reaches the module in ``RoIContext.targets`` (``RoITargets``, made
+by ``VODetector.roi_targets`` when the training targets carry the supports' boxes).
 """
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
-from typing import Optional
 
 import torch
 from torch import Tensor, nn
 from torchvision.ops import box_iou
 
-from minivod.models.roi_heads import RoIContext
+from minivod.models.roi_heads import RoIContext, RoITargets
 
 from .relation import RelationBlock, RelationConfig, same_clip
 
@@ -81,20 +79,6 @@ def assign_instances(boxes: Tensor, frame_of_box: Tensor, gt_boxes: list[Tensor]
     return ids
 
 
-@dataclass
-class InstanceTargets:
-    """The ground truth the instance assignment needs in one training step (boxes in resized-frame pixels).
-
-    ref_boxes, ref_ids: per clip (B), the reference frame's boxes (Tensor[M, 4]) and track ids (Tensor[M])
-    support_boxes, support_ids: per support frame, clip-major (B * (T - 1)), the same
-    """
-
-    ref_boxes: list[Tensor]
-    ref_ids: list[Tensor]
-    support_boxes: list[Tensor]
-    support_ids: list[Tensor]
-
-
 class InstanceAggregator(nn.Module):
     """Eq. (12) as an RoI aggregator: ``(x (N_ref, D), s (N_sup, D), ctx) -> (N_ref, D)``.
 
@@ -117,9 +101,8 @@ class InstanceAggregator(nn.Module):
         self.block = RelationBlock(cfg)
         self.top_k, self.ratio, self.iou_thresh = top_k, ratio, iou_thresh
         self.train_selection = train_selection
-        self.targets: Optional[InstanceTargets] = None  # set by the detector during a training step
 
-    def training_mask(self, ctx: RoIContext, targets: InstanceTargets) -> Tensor:
+    def training_mask(self, ctx: RoIContext, targets: RoITargets) -> Tensor:
         """(N_ref, N_sup) bool: same clip and same ground-truth instance (both foreground)."""
         ref_ids = assign_instances(ctx.ref_boxes, ctx.ref_clip_index, targets.ref_boxes, targets.ref_ids,
                                    self.iou_thresh)  # (N_ref,)
@@ -143,10 +126,10 @@ class InstanceAggregator(nn.Module):
         return clip & (order < keep[:, None]) & candidate[:, None]
 
     def mask(self, x: Tensor, s: Tensor, ctx: RoIContext) -> Tensor:
-        """Who reads whom: the training mask when ground truth is set and in training mode (and
-        ``train_selection`` is the paper's), else the test mask."""
-        if self.training and self.targets is not None and self.train_selection == "ground_truth":
-            return self.training_mask(ctx, self.targets)
+        """Who reads whom: the training mask in training mode when ``train_selection`` is the paper's
+        and the context carries the ground truth (``ctx.targets``), else the test mask."""
+        if self.training and ctx.targets is not None and self.train_selection == "ground_truth":
+            return self.training_mask(ctx, ctx.targets)
         return self.test_mask(x, s, ctx)
 
     def forward(self, ref_feats: Tensor, support_feats: Tensor, ctx: RoIContext) -> Tensor:

@@ -24,7 +24,8 @@ paper) and two key frames k1 in [i - l, i - l/2], k2 in [i - l/2, i + l/2]; F_t
 starts as F_h^k1, is updated at k2 by RFU, then propagated to I_i by DenseFT (we
 also take the loss on k2, see below). DET stills are three copies of one image. Evaluation-mode ``forward`` on such clips does the
 same; ``detect`` (cached per-frame features) treats its reference as a key frame
-after RFU over its supports; ``predict_video`` runs the key-frame schedule.
+after RFU over its supports; at test time the engine runs the key-frame schedule
+(``test_schedule``, ``detect_key_frame``, ``detect_non_key_frames``).
 
 Choices the paper leaves open, and the ablation switches (Tables 2, 3, 5):
 
@@ -46,18 +47,14 @@ from __future__ import annotations
 
 import functools
 import math
-import time
 from dataclasses import dataclass
 from typing import Optional
 
-import numpy as np
 import torch
 from torch import Tensor, nn
 from torchvision.ops import Conv2dNormActivation
 
-from minivod.data.sampling import key_frame_schedule
-from minivod.data.vid import Video, load_image
-from minivod.engine.inference import _sync, _to_cpu
+from minivod.data.sampling import KeyFrameSchedule, train_key_frames
 from minivod.models.backbone import TinyBackbone, build_backbone
 from minivod.models.base import FrameFeatures, VideoDetectorBase
 from minivod.models.config import DetectorConfig
@@ -271,6 +268,23 @@ class PSLADetector(VideoDetectorBase):
         detections, _ = self.task_network(maps, image_sizes)
         return self.transform.postprocess(detections, image_sizes, original_sizes)
 
+    # --- the key-frame schedule the engine runs at test time (minivod.engine.inference) -----------
+    def test_schedule(self) -> KeyFrameSchedule:
+        """Key frames every l frames (the middle one of each segment, Sec. 3.5)."""
+        return KeyFrameSchedule(self.opts.key_frame_interval, self.opts.key_position)
+
+    def detect_key_frame(self, images: Tensor, F_t: Optional[Tensor] = None):
+        """Key frames ``images (Tensor[B, 3, H, W])`` in [0, 1] and the temporal feature -> (detections,
+        updated F_t (B, C, h, w)): N_f, then RFU (Eq. 6-8)."""
+        batch, sizes, original = self.transform(images)
+        F_t = self.key_frame(batch, F_t)  # (B, C, h, w)
+        return self.detect_maps(F_t, sizes, original), F_t
+
+    def detect_non_key_frames(self, images: Tensor, F_t: Tensor) -> list[dict[str, Tensor]]:
+        """Non-key frames ``images (Tensor[N, 3, H, W])`` in [0, 1] sharing one F_t: N_l, then DenseFT."""
+        batch, sizes, original = self.transform(images)
+        return self.detect_maps(self.non_key_frames(batch, F_t), sizes, original)
+
     # --- clips: frame 0 a non-key frame, frames 1.. its key frames, oldest first -----------
     def clip_maps(self, batch: Tensor) -> tuple[Tensor, Optional[Tensor]]:
         """Normalised clips (B, T, 3, H, W) -> the final maps of their non-key frames 0 (B, C, h, w), and
@@ -336,90 +350,10 @@ def build_psla(cfg: DetectorConfig, **options) -> PSLADetector:
     return PSLADetector(cfg, PSLAConfig(**options))
 
 
-# --------------------------------------------------------------------------- frame schedules
-def train_key_frames(num_frames: int, ref: int, rng: np.random.Generator, interval: int = 10) -> list[int]:
-    """Sec. 4.1: the two key frames of a training clip whose non-key frame is ``ref``.
-
-    k1 in [ref - l, ref - l/2], k2 in [ref - l/2, ref + l/2], clipped to the video; a
-    one-frame video (a DET still) gives three copies of the same image.
-    """
-    if num_frames == 1:
-        return [ref, ref]
-    half = interval // 2
-    k1 = int(rng.integers(ref - interval, ref - half + 1))
-    k2 = int(rng.integers(ref - half, ref + half + 1))
-    return [min(max(k, 0), num_frames - 1) for k in (k1, k2)]
-
-
-def key_frames(num_frames: int, interval: int, position: str = "middle") -> tuple[list[bool], list[int]]:
-    """The fixed schedule: ``is_key`` per frame and, per frame, the key frame whose F_t it uses.
-
-    ``middle``: segments of ``interval`` frames, the middle frame of each is its key frame (Sec. 3.5);
-    ``first``: every ``interval``-th frame, used by the frames that follow it (online).
-    """
-    if position == "first":
-        return key_frame_schedule(num_frames, interval)
-    if position != "middle":
-        raise ValueError(f"key_position must be 'middle' or 'first', got {position!r}")
-    if interval < 1:
-        raise ValueError(f"key-frame interval must be >= 1, got {interval}")
-    key_of = []
-    for start in range(0, num_frames, interval):
-        end = min(num_frames, start + interval)
-        key_of += [start + (end - start - 1) // 2] * (end - start)
-    return [key_of[t] == t for t in range(num_frames)], key_of
-
-
-@dataclass
-class KeyFrameRecord:
-    """What ``predict_video`` ran: ``computed`` heavy passes (key frames), ``light`` non-key frames."""
-
-    computed: int = 0
-    light: int = 0
-
-
-@torch.no_grad()
-def predict_video(model: PSLADetector, video: Video, device, interval: Optional[int] = None,
-                  position: Optional[str] = None, batch: int = 10):
-    """The key-frame schedule over a whole video (``MethodSpec.predict_video``).
-
-    Key frames, in time order, go through N_f and RFU; the non-key frames of each key
-    frame's segment go through N_l and DenseFT from the updated F_t (up to ``batch`` at once).
-    Returns per-frame detections (CPU, input pixels), a ``KeyFrameRecord`` and the seconds
-    spent (image loading included, as ``minivod.engine.inference.detect_video``).
-    """
-    model.eval()
-    n = len(video)
-    is_key, key_of = key_frames(n, interval or model.opts.key_frame_interval, position or model.opts.key_position)
-    record, results, F_t = KeyFrameRecord(), [None] * n, None
-
-    def load(frames):
-        images = torch.stack([load_image(video.frames[t].image_path) for t in frames]).to(device)  # (n, 3, H, W)
-        return model.transform(images)
-
-    _sync(device)
-    start = time.perf_counter()
-    for key in sorted(set(key_of)):
-        batch_k, sizes, original = load([key])
-        F_t = model.key_frame(batch_k, F_t)  # (1, C, h, w)
-        results[key] = _to_cpu(model.detect_maps(F_t, sizes, original)[0])
-        record.computed += 1
-        others = [t for t in range(n) if key_of[t] == key and not is_key[t]]
-        for k in range(0, len(others), batch):
-            chunk = others[k:k + batch]
-            images, sizes, original = load(chunk)
-            dets = model.detect_maps(model.non_key_frames(images, F_t), sizes, original)
-            for t, d in zip(chunk, dets):
-                results[t] = _to_cpu(d)
-            record.light += len(chunk)
-    _sync(device)
-    return results, record, time.perf_counter() - start
-
-
 # --------------------------------------------------------------------------- registry rows
 # a non-key reference frame (the loss) and two key frames before / around it (Sec. 4.1, drawn by
-# PSLADetector.train_support_fn), the key-frame schedule at test time (predict_video)
-PSLA_SPEC = MethodSpec("psla", build_psla, train_support=2, support_targets=True, predict_video=predict_video)
+# PSLADetector.train_support_fn); at test time the key-frame schedule (PSLADetector.test_schedule)
+PSLA_SPEC = MethodSpec("psla", build_psla, train_support=2, support_targets=True)
 SPECS = [
     PSLA_SPEC,
     PSLA_SPEC.variant("psla_a", {"rfu": False, "quality_net": False}),  # Table 2 (a)

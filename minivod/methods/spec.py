@@ -24,9 +24,10 @@ class MethodSpec:
     train_window: draw them within +-window frames (None: the whole video)
     test_support: support frames per reference frame at test time
     test_mode, test_stride: ``sequential``, ``strided`` or ``shuffled`` (``minivod.data.sampling``)
-    test_window: supports are the frames within +-window of the reference instead (MST, SSVD)
-    predict_video: ``(model, video, device) -> (detections, cache, seconds)`` replacing
-        ``minivod.engine.inference.detect_video`` (PSLA's key-frame schedule, SSVD's buffer)
+    test_window: supports are the frames within +-window of the reference instead (MST)
+
+    A model whose test frames are not reference + supports declares a schedule instead
+    (``VideoDetectorBase.test_schedule``: PSLA's key frames, SSVD's buffer); the engine runs it.
     support_targets: training targets carry the support frames' boxes, labels and track
         ids as ``target["support"]`` (one dict per support frame)
     prepare: ``(model, data_root, device, out, progress) -> dict`` run once before the
@@ -43,7 +44,6 @@ class MethodSpec:
     test_mode: str = "sequential"
     test_stride: int = 1
     test_window: Optional[int] = None
-    predict_video: Optional[Callable] = None
     support_targets: bool = False
     prepare: Optional[Callable] = None
 

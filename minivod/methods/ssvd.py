@@ -26,7 +26,8 @@ maps of the reference frame alone) before phase 2 (the whole SSVD). The flow
 network is first pre-trained on data_small's ground-truth flow (the engine's
 ``prepare`` hook; SSVD pre-trains on Flying Chairs). Inference (Algorithm 2)
 keeps a buffer of the frames within +-K and aggregates 6 of them, uniformly
-spread, into each reference frame (``detect_video_buffered``).
+spread, into each reference frame: ``SSVD.test_schedule`` declares the buffer
+(``BufferedSchedule``) and the engine runs it (``detect_video_buffered``).
 
 Choices the paper leaves open:
 
@@ -50,21 +51,20 @@ Choices the paper leaves open:
 """
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Optional
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 from torchvision.ops import DeformConv2d
 
+from minivod.data.sampling import BufferedSchedule
 from minivod.models.base import FrameFeatures
 from minivod.models.config import DetectorConfig
 from minivod.models.deform_conv import deform_conv2d
-from minivod.models.one_stage import LEVELS, STRIDES, OneStageDetector, build_fpn, build_one_stage  # noqa: F401
+from minivod.models.one_stage import LEVELS, STRIDES, OneStageDetector, build_fpn, build_one_stage
 
 from .flownet import FlowConfig, PWCFlow, pretrain_flow, warp
 from .spec import MethodSpec
@@ -215,6 +215,11 @@ class SSVD(OneStageDetector):
                 self.early_reduce.bias.zero_()
         self.still_image = False  # Algorithm 1's phase 1 (set by ``set_iteration`` while training)
 
+    # --- Algorithm 2: the buffer the engine runs at test time ------------------------------
+    def test_schedule(self) -> BufferedSchedule:
+        """Frame t waits for t + K and aggregates ``test_support`` frames of the buffer t-K..t+K."""
+        return BufferedSchedule(self.ssvd.window, self.ssvd.test_support)
+
     # --- Algorithm 1: two phases ---------------------------------------------------------
     def set_iteration(self, iteration: int, total: int) -> None:
         """Phase 1 (still-image detector) for the first ``still_fraction`` of the run, then phase 2."""
@@ -320,62 +325,6 @@ def build_ssvd(cfg: DetectorConfig, **options) -> SSVD:
     return SSVD(cfg, SSVDConfig.for_detector(cfg, **options))
 
 
-# --------------------------------------------------------------------------- Algorithm 2
-def window_supports(num_frames: int, t: int, window: int, num_support: int) -> list[int]:
-    """``num_support`` frames spread uniformly over the buffer t-K..t+K (the reference excluded);
-    all of them when the buffer holds fewer (the first and last K frames of a video)."""
-    candidates = [s for s in range(max(0, t - window), min(num_frames, t + window + 1)) if s != t]
-    if num_support <= 0:
-        return []
-    if not candidates:
-        return [t] * num_support  # a one-frame video is its own support
-    if num_support >= len(candidates):
-        return candidates
-    picks = np.linspace(0, len(candidates) - 1, num_support).round().astype(int)
-    return [candidates[i] for i in picks]
-
-
-@torch.no_grad()
-def detect_video_buffered(model, video, device, window: Optional[int] = None, num_support: Optional[int] = None,
-                          only: Optional[tuple[str, ...]] = None):
-    """SSVD's online inference (Algorithm 2): frames enter a feature buffer one by one; frame t is
-    detected once frame t + K has arrived, from ``num_support`` frames of the buffer t-K..t+K, and
-    frames older than t - K leave it. Each frame's FPN and flow pyramid run once.
-
-    ``only`` keeps the detections of some streams (see ``OneStageDetector.detect``).
-    Returns per-frame detections (on the CPU), the cache (``computed`` counts backbone passes) and seconds.
-    """
-    from minivod.data.vid import load_image
-    from minivod.engine.inference import FeatureCache, _sync, _to_cpu
-
-    opts = model.ssvd if isinstance(model, SSVD) else None
-    K = window if window is not None else (opts.window if opts else 0)
-    k = num_support if num_support is not None else (opts.test_support if opts else 0)
-    model.eval()
-    n = len(video)
-    cache = FeatureCache(model, lambda t: load_image(video.frames[t].image_path), device)
-    results = []
-    _sync(device)
-    start = time.perf_counter()
-    for arrival in range(n + K):
-        if arrival < n:
-            cache.get([arrival])  # the new frame's FPN (and flow pyramid) enter the buffer
-        t = arrival - K
-        if t < 0:
-            continue
-        supports = window_supports(n, t, K, k)
-        dets = model.detect(cache.get([t]), cache.get(supports) if supports else None, only=only)
-        results.append(_to_cpu(dets[0]))
-        cache.drop(set(range(t - K + 1, min(n, arrival + 1))))  # what frame t + 1 still needs
-    _sync(device)
-    return results, cache, time.perf_counter() - start
-
-
-def predict_ssvd(model, video, device):
-    """The ``predict_video`` hook of the SSVD entries: Algorithm 2 with the model's K and supports."""
-    return detect_video_buffered(model, video, device)
-
-
 def prepare_flow(model, data_root, device, out, progress) -> dict:
     """The ``prepare`` hook: pre-train the flow network on data_small's ground-truth flow.
 
@@ -410,7 +359,7 @@ def prepare_flow(model, data_root, device, out, progress) -> dict:
 # --------------------------------------------------------------------------- registry rows
 # Algorithm 1: 2 random supports within +-K; Algorithm 2: 6 of the buffer's +-K frames, frames
 # arriving one by one (K = TINY_WINDOW on data_small)
-SSVD_SPEC = MethodSpec("ssvd", build_ssvd, train_support=2, train_window=TINY_WINDOW, predict_video=predict_ssvd,
+SSVD_SPEC = MethodSpec("ssvd", build_ssvd, train_support=2, train_window=TINY_WINDOW,
                        prepare=prepare_flow)
 SINGLE_SPEC = MethodSpec("ssvd_single", build_one_stage)  # Table II (a): the single-frame one-stage detector
 SPECS = [

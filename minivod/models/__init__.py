@@ -12,13 +12,14 @@
 from .base import FrameFeatures, VideoDetectorBase, count_parameters
 from .config import DetectorConfig, preset
 from .faster_rcnn import VODetector
-from .roi_heads import IdentityRoIAggregator, RoIContext, SupportRoIs
+from .roi_heads import IdentityRoIAggregator, RoIContext, RoITargets, SupportRoIs
 
 __all__ = [
     "DetectorConfig",
     "FrameFeatures",
     "IdentityRoIAggregator",
     "RoIContext",
+    "RoITargets",
     "SupportRoIs",
     "VODetector",
     "VideoDetectorBase",

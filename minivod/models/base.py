@@ -135,6 +135,11 @@ class VideoDetectorBase(nn.Module, abc.ABC):
     def set_iteration(self, iteration: int, total: int) -> None:
         """Called by the training loop before every step (SSVD's two training phases); no-op here."""
 
+    def test_schedule(self):
+        """A ``minivod.data.sampling`` schedule (``KeyFrameSchedule``, ``BufferedSchedule``) the engine
+        runs at test time instead of reference + supports (PSLA, SSVD); None: reference + supports."""
+        return None
+
     def train_support_fn(self) -> Optional[Callable[[int, int, Any], list[int]]]:
         """``(num_frames, ref, rng) -> positions`` of a training clip's supports when the model's own
         options decide them (PSLA's key-frame interval l); None: the method spec's sampler."""

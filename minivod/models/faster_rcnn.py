@@ -1,4 +1,4 @@
-"""The baseline two-stage video detector: Faster R-CNN with two plug-in points.
+"""The baseline two-stage video detector: Faster R-CNN with three plug-in points.
 
 ``VODetector`` is Faster R-CNN built from torchvision's parts (see
 ``rpn.py``, ``roi_heads.py``), read the way torchvision's
@@ -34,7 +34,7 @@ from torch import Tensor, nn
 from .backbone import build_backbone
 from .base import FrameFeatures, VideoDetectorBase
 from .config import DetectorConfig
-from .roi_heads import IdentityRoIAggregator, SupportRoIs, build_roi_heads
+from .roi_heads import IdentityRoIAggregator, RoITargets, SupportRoIs, build_roi_heads
 from .rpn import build_rpn
 from .transform import FrameTransform
 
@@ -99,30 +99,80 @@ class VODetector(VideoDetectorBase):
         Returns per reference frame ``boxes (Tensor[K, 4])`` (x1, y1, x2, y2) in input pixels,
         ``scores (Tensor[K])``, ``labels (Tensor[K])`` int64 in 1..num_classes.
         """
-        maps = self.frame_aggregator(self.clip_maps(ref, supports))  # (B, T, C, h, w)
+        raw = self.clip_maps(ref, supports)  # (B, T, C, h, w)
+        maps = self.frame_aggregator(raw)  # (B, T, C, h, w)
         rpn_maps, ref_roi_maps = self.backbone.split(maps[:, 0])  # (B, C_rpn, h, w), (B, C_roi, h, w)
         ref_proposals = ref.proposals
         if self.aggregates_frames:  # propose again, on the aggregated reference map
             ref_proposals, _, _ = self.rpn(rpn_maps, ref.image_sizes)
-        support = None if supports is None else self.support_rois(maps, supports.proposals, supports.objectness, supports)
+        found = None if supports is None else self.propose_supports(raw, maps, supports.image_sizes, supports)
+        support = None if found is None else self.support_rois(maps, *found, supports)
         detections, _ = self.roi_heads(ref_roi_maps, ref_proposals, ref.image_sizes, support, self.roi_aggregators)
         return self.transform.postprocess(detections, ref.image_sizes, ref.original_sizes)
 
     def compute_losses(self, images: Tensor, targets: list[dict[str, Tensor]]) -> dict[str, Tensor]:
-        """RPN and Fast R-CNN losses for clips ``images (Tensor[B, T, 3, H, W])`` (see ``forward``)."""
+        """RPN and Fast R-CNN losses for clips ``images (Tensor[B, T, 3, H, W])`` (see ``forward``).
+
+        ``targets`` may also carry, per clip, the reference's ``track_ids (Tensor[M])`` and
+        ``support``: per support frame a dict of ``boxes`` (input pixels), ``labels`` and
+        ``track_ids``; the RoI aggregators then get them in ``RoIContext.targets``.
+        """
         B, T = images.shape[:2]
         batch, image_sizes, original_sizes = self.transform(images.flatten(0, 1))  # (B*T, 3, H_pad, W_pad)
-        targets = self.transform.resize_targets(targets, original_sizes[:B], image_sizes[:B])
-        maps = self.backbone(batch).unflatten(0, (B, T))  # (B, T, C, h, w)
-        support_proposals = self.support_proposals(maps, image_sizes[B:])  # on their own maps, as when cached
-        maps = self.frame_aggregator(maps)  # (B, T, C, h, w)
+        ref_at = [b * T for b in range(B)]  # clip-major: frame t of clip b at b*T + t
+        sup_at = [b * T + t for b in range(B) for t in range(1, T)]
+        ref_sizes = [image_sizes[i] for i in ref_at]
+        ref_targets = self.transform.resize_targets(targets, [original_sizes[i] for i in ref_at], ref_sizes)
+        raw = self.backbone(batch).unflatten(0, (B, T))  # (B, T, C, h, w)
+        maps = self.frame_aggregator(raw)  # (B, T, C, h, w)
         rpn_maps, ref_roi_maps = self.backbone.split(maps[:, 0])  # (B, C_rpn, h, w), (B, C_roi, h, w)
-        ref_proposals, _, rpn_losses = self.rpn(rpn_maps, image_sizes[:B], targets)
-        support = None if support_proposals is None else self.support_rois(maps, *support_proposals)
-        _, roi_losses = self.roi_heads(
-            ref_roi_maps, ref_proposals, image_sizes[:B], support, self.roi_aggregators, targets
-        )
+        ref_proposals, _, rpn_losses = self.rpn(rpn_maps, ref_sizes, ref_targets)
+        found = self.propose_supports(raw, maps, [image_sizes[i] for i in sup_at])
+        support = None if found is None else self.support_rois(maps, *found)
+        roi_targets = self.roi_targets(ref_targets, targets, original_sizes, image_sizes, T)
+        _, roi_losses = self.roi_heads(ref_roi_maps, ref_proposals, ref_sizes, support, self.roi_aggregators,
+                                       ref_targets, roi_targets)
         return {**rpn_losses, **roi_losses}
+
+    # --- plug-in point (c): the support proposals -----------------------------------------
+    def propose_supports(self, raw: Tensor, maps: Tensor, image_sizes,
+                         cached: Optional[FrameFeatures] = None) -> Optional[tuple[list[Tensor], list[Tensor]]]:
+        """Proposals and objectness of the support frames that the RoI aggregators read.
+
+        Args:
+            raw, maps (Tensor[B, T, C, h, w]): the clips' maps before and after frame aggregation
+            image_sizes: of the B * (T - 1) support frames (clip-major)
+            cached (FrameFeatures, optional): the support frames' cached features (inference)
+        Returns:
+            per support frame, proposals (Tensor[P, 4]) sorted by objectness and their objectness;
+            None when no RoI aggregator reads them (T = 1 or identity aggregators). By default each
+            support frame's own proposals on its own map: the cached ones, or computed on ``raw``
+            in training. No gradient: proposals carry none.
+        """
+        if raw.shape[1] == 1 or not self.aggregates_rois:
+            return None
+        if cached is not None:
+            return cached.proposals, cached.objectness
+        with torch.no_grad():
+            rpn_maps = self.backbone.split(raw[:, 1:].flatten(0, 1))[0]  # (B*(T-1), C_rpn, h, w)
+            proposals, objectness, _ = self.rpn(rpn_maps, image_sizes)
+        return proposals, objectness
+
+    def roi_targets(self, ref_targets, targets, original_sizes, image_sizes, T: int) -> Optional[RoITargets]:
+        """Ground-truth boxes (resized like the frames) and track ids of every frame of the clips, when
+        ``targets`` carry the supports' (``target["support"]``); else None."""
+        if T == 1 or any("support" not in t for t in targets):
+            return None
+        ref_ids = [t.get("track_ids", torch.arange(len(t["boxes"]), device=t["boxes"].device)) for t in ref_targets]
+        support_boxes, support_ids = [], []
+        for b, t in enumerate(targets):
+            at = [b * T + k for k in range(1, T)]
+            resized = self.transform.resize_targets(t["support"], [original_sizes[i] for i in at],
+                                                    [image_sizes[i] for i in at])
+            support_boxes += [f["boxes"] for f in resized]
+            support_ids += [f.get("track_ids", torch.full((len(f["boxes"]),), -2, dtype=torch.int64))
+                            for f in resized]  # no ids: -2 never equals a reference id
+        return RoITargets([t["boxes"] for t in ref_targets], ref_ids, support_boxes, support_ids)
 
     # --- helpers ------------------------------------------------------------------------
     @staticmethod
@@ -134,18 +184,6 @@ class VODetector(VideoDetectorBase):
         B = ref_maps.shape[0]
         support_maps = supports.maps.unflatten(0, (B, -1))  # (B, T-1, C, h, w)
         return torch.cat([ref_maps, support_maps], dim=1)  # (B, T, C, h, w)
-
-    def support_proposals(self, maps: Tensor, image_sizes) -> Optional[tuple[list[Tensor], list[Tensor]]]:
-        """RPN proposals and objectness of the support frames of clips ``maps (Tensor[B, T, C, h, w])``.
-
-        Only computed when an RoI aggregator will use them (T > 1); no gradient, as proposals carry none.
-        """
-        if maps.shape[1] == 1 or not self.aggregates_rois:
-            return None
-        with torch.no_grad():
-            rpn_maps = self.backbone.split(maps[:, 1:].flatten(0, 1))[0]  # (B*(T-1), C_rpn, h, w)
-            proposals, objectness, _ = self.rpn(rpn_maps, image_sizes)
-        return proposals, objectness
 
     @property
     def supports_unchanged(self) -> bool:

@@ -83,6 +83,23 @@ class SupportRoIs:
 
 
 @dataclass
+class RoITargets:
+    """Ground truth of one training step for RoI aggregators that use it (boxes in resized-frame pixels).
+
+    ref_boxes, ref_ids: per clip (B), the reference frame's boxes (Tensor[M, 4]) and track ids (Tensor[M])
+    support_boxes, support_ids: per support frame, clip-major (B * (T - 1)), the same
+
+    Made by ``VODetector.roi_targets`` when the training targets carry the support frames'
+    boxes (``MethodSpec.support_targets``); MST's paper rule assigns RoIs to instances with it.
+    """
+
+    ref_boxes: list[Tensor]
+    ref_ids: list[Tensor]
+    support_boxes: list[Tensor]
+    support_ids: list[Tensor]
+
+
+@dataclass
 class RoIContext:
     """Where the RoIs that meet in an RoI aggregator come from (the features are passed beside it).
 
@@ -98,6 +115,8 @@ class RoIContext:
         are clip-major (as ``build`` makes them); without them ``clips`` finds the rows by index
     memo (dict): for aggregators to keep what they derive from the boxes alone (the same at every
         FC layer, e.g. the relation block's geometric embedding), so it is computed once per pass
+    targets (RoITargets, optional): the step's ground truth, in training when the targets carry the
+        supports' boxes; None otherwise (never at test time)
     """
 
     ref_boxes: Tensor
@@ -109,6 +128,7 @@ class RoIContext:
     ref_counts: Optional[tuple[int, ...]] = None
     support_counts: Optional[tuple[int, ...]] = None
     memo: dict = field(default_factory=dict)
+    targets: Optional[RoITargets] = None
 
     def clips(self) -> list[tuple[Union[slice, Tensor], Union[slice, Tensor], "RoIContext"]]:
         """The batch cut into its clips: per clip, its reference rows, its support rows and its own context.
@@ -250,6 +270,7 @@ class VideoRoIHeads(RoIHeads):
         support: Optional[SupportRoIs] = None,
         roi_aggregators: Optional[nn.ModuleList] = None,
         targets: Optional[list[dict[str, Tensor]]] = None,
+        roi_targets: Optional[RoITargets] = None,
     ) -> tuple[list[dict[str, Tensor]], dict[str, Tensor]]:
         """
         Args:
@@ -260,6 +281,7 @@ class VideoRoIHeads(RoIHeads):
             roi_aggregators (nn.ModuleList): one per FC layer (identity when None)
             targets (list[dict]): per reference frame ``boxes (Tensor[M, 4])`` (x1, y1, x2, y2)
                 and ``labels (Tensor[M])`` int64 in 1..num_classes; required in training
+            roi_targets (RoITargets, optional): training only, handed to the aggregators in ``RoIContext``
         Returns:
             detections: per reference frame ``boxes (Tensor[K, 4])``, ``scores (Tensor[K])``,
                 ``labels (Tensor[K])`` in resized-frame pixels (evaluation; empty in training)
@@ -271,6 +293,8 @@ class VideoRoIHeads(RoIHeads):
             ref_proposals, _, labels, regression_targets = self.select_training_samples(ref_proposals, targets)
         ref_feats = self.box_roi_pool(ref_maps, ref_proposals)  # (N_ref, C, k, k)
         ctx = RoIContext.build(ref_proposals, support)
+        if self.training:
+            ctx.targets = roi_targets
         x = self.box_head(ref_feats, None if support is None else support.layers, ctx, roi_aggregators)  # (N_ref, D)
         class_logits, box_regression = self.box_predictor(x)  # (N_ref, K+1), (N_ref, (K+1)*4)
         class_logits, box_regression = class_logits.float(), box_regression.float()
