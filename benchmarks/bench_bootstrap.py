@@ -22,17 +22,16 @@ from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT), str(ROOT / "tests")]  # run from a checkout; the synthetic case lives in the tests
+from minivod.eval import VIDDetections, evaluate_vid
+from minivod.eval.bootstrap import bootstrap_reference, paired_bootstrap, replicate_figures
+from minivod.eval.synthetic import synthetic_case
 
-from minivod.eval import VIDDetections, evaluate_vid  # noqa: E402
-from minivod.eval.bootstrap import bootstrap_reference, paired_bootstrap, replicate_figures  # noqa: E402
-from test_bootstrap import make_case  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def synthetic_split(seed=0, clutter=30_000):
     """(GroundTruth, A, B, videos) of the size of data_small val."""
-    gt, dets, videos = make_case(seed=seed, videos=48, frames=32, classes=8, max_boxes=10)
+    gt, dets, videos = synthetic_case(seed=seed, videos=48, frames=32, classes=8, max_boxes=10)
     rng = np.random.default_rng(seed)
     frame = rng.choice(np.array(sorted(gt.frames)), clutter)
     xy = rng.uniform(0, 140, (clutter, 2))

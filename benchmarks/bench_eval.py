@@ -11,7 +11,7 @@
 2. ``seq_nms`` on one 300-frame video with 300 boxes per frame (30 objects,
    8 jittered boxes each, and 60 clutter boxes) of 30 classes, then of 3 classes
    (ten times more boxes per class and frame), against the plain Python
-   reference loop of ``tests/test_seq_nms.py`` (the outputs must agree).
+   reference loop ``minivod.eval.seq_nms.reference_seq_nms`` (the outputs must agree).
 
 Prints a table and writes ``benchmarks/results/eval_speed.json`` with the
 machine (platform, CPU count, torch and numpy versions).
@@ -23,17 +23,16 @@ import json
 import os
 import platform
 import resource
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT), str(ROOT / "tests")]  # run from a checkout; the reference lives in the tests
+from minivod.eval import FrameGroundTruth, GroundTruth, VIDDetections, evaluate_vid, seq_nms
+from minivod.eval.seq_nms import reference_seq_nms
 
-from minivod.eval import FrameGroundTruth, GroundTruth, VIDDetections, evaluate_vid, seq_nms  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 VID_VAL_FRAMES = 176_126
 VID_VAL_SNIPPETS = 555
@@ -143,8 +142,6 @@ def bench_eval(n_videos, n_frames, repeats=2):
 
 
 def bench_seq_nms(T, objects, per_object, clutter, num_classes, with_reference=True):
-    from test_seq_nms import reference_seq_nms
-
     frames = synthetic_video(T, objects, per_object, clutter, num_classes)
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # thousands of tiny tensor ops: extra threads only add overhead

@@ -6,7 +6,8 @@ breakdowns), the result-file reader and writer, Seq-NMS, and plots.
 - ``vid_eval.py``      matching, AP, :func:`evaluate_vid`
 - ``breakdown.py``     how detections count for one group (slow / medium / fast, a tag)
 - ``bootstrap.py``     paired bootstrap over videos: is B better than A, or is it noise?
-- ``seq_nms.py``       Seq-NMS post-processing over a video
+- ``seq_nms.py``       Seq-NMS post-processing over a video (and its plain-loop reference)
+- ``synthetic.py``     a small synthetic split and detections, for checks and timings
 - ``plots.py``         precision-recall curves and AP by group
 - ``cli.py``           ``python -m minivod evaluate`` and ``compare``
 """
