@@ -6,11 +6,12 @@ import numpy as np
 import pytest
 
 from minivod.cli import main
-from minivod.eval import evaluate_vid
-from minivod.eval.bootstrap import (FIGURES, _Matched, _Split, bootstrap_reference, paired_bootstrap,
+from minivod.eval import FIGURES, evaluate_vid
+from minivod.eval.bootstrap import (_Matched, _Split, bootstrap_reference, paired_bootstrap,
                                     replicate_figures)
 from minivod.eval.results_io import VIDDetections, write_vid_results
 from minivod.eval.synthetic import synthetic_case
+
 
 def same(x, y, tol=1e-9) -> bool:
     return (math.isnan(x) and math.isnan(y)) or abs(x - y) <= tol
