@@ -12,11 +12,7 @@ Prints a table and writes benchmarks/results/baseline_speed.json. The ratio
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import platform
 import time
-from pathlib import Path
 
 import torch
 
@@ -29,7 +25,7 @@ from minivod.engine.train import TrainConfig, collate_clips, make_optimizer, res
 from minivod.methods import build_model
 from minivod.models.twin import torchvision_twin
 
-OUT = Path(__file__).parent / "results" / "baseline_speed.json"
+from record import machine, write_results
 
 
 def sync(device):
@@ -129,16 +125,13 @@ def main():
         print(f"{name:<64} {a:9.2f} {b:12.2f} {a / b if b == b else float('nan'):7.2f}")
     print(f"backbone passes per frame in the engine: {passes / len(frames):.2f}")
     result = {
-        "machine": {"platform": platform.platform(), "processor": platform.processor() or platform.machine(),
-                    "cpu_count": os.cpu_count(), "threads": torch.get_num_threads(), "torch": torch.__version__, "device": device},
+        "machine": machine("platform", "processor", "cpu_count", "threads", "torch", device=device),
         "weights": "shipped baseline_tiny.pt" if shipped.is_file() else "random init",
         "train_it_per_s": {"minivod": rate_ours, "torchvision": rate_theirs},
         "infer_ms_per_frame": {"minivod": ms_ours, "torchvision": ms_theirs, "minivod_engine": ms_engine},
         "backbone_passes_per_frame": passes / len(frames), "frames": len(frames),
     }
-    OUT.parent.mkdir(parents=True, exist_ok=True)
-    OUT.write_text(json.dumps(result, indent=2) + "\n")
-    print(f"wrote {OUT}")
+    write_results("baseline_speed", result)
 
 
 if __name__ == "__main__":

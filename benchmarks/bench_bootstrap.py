@@ -13,26 +13,23 @@ drawn videos, call ``evaluate_vid``). Prints the timings and writes
 """
 from __future__ import annotations
 
+import argparse
 import json
-import os
-import platform
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT), str(ROOT / "tests")]  # run from a checkout; the synthetic case lives in the tests
+from minivod.eval import VIDDetections, evaluate_vid
+from minivod.eval.bootstrap import bootstrap_reference, paired_bootstrap, replicate_figures
+from minivod.eval.synthetic import synthetic_case
 
-from minivod.eval import VIDDetections, evaluate_vid  # noqa: E402
-from minivod.eval.bootstrap import bootstrap_reference, paired_bootstrap, replicate_figures  # noqa: E402
-from test_bootstrap import make_case  # noqa: E402
+from record import machine, write_results
 
 
 def synthetic_split(seed=0, clutter=30_000):
     """(GroundTruth, A, B, videos) of the size of data_small val."""
-    gt, dets, videos = make_case(seed=seed, videos=48, frames=32, classes=8, max_boxes=10)
+    gt, dets, videos = synthetic_case(seed=seed, videos=48, frames=32, classes=8, max_boxes=10)
     rng = np.random.default_rng(seed)
     frame = rng.choice(np.array(sorted(gt.frames)), clutter)
     xy = rng.uniform(0, 140, (clutter, 2))
@@ -44,7 +41,8 @@ def synthetic_split(seed=0, clutter=30_000):
     return gt, a, b, videos
 
 
-def main() -> int:
+def main(argv=None) -> int:
+    argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter).parse_args(argv)
     gt, a, b, videos = synthetic_split()
     t = time.perf_counter()
     evaluate_vid(a, gt)
@@ -60,8 +58,7 @@ def main() -> int:
     slow = bootstrap_reference(gt, a, videos, drawn)
     worst = max(abs(fast[k] - slow[k]) for k in fast)
     record = {
-        "machine": {"platform": platform.platform(), "cpu_count": os.cpu_count(), "numpy": np.__version__,
-                    "omp_num_threads": os.environ.get("OMP_NUM_THREADS")},
+        "machine": machine("platform", "cpu_count", "numpy", "omp_num_threads"),
         "split": {"videos": len(names), "frames": len(gt.frames), "gt_boxes": len(gt.flat.labels),
                   "detections": len(a), "classes": gt.num_classes},
         "evaluate_vid_s": round(evaluate_s, 2),
@@ -70,9 +67,7 @@ def main() -> int:
         "interval_mAP": out["mAP"],
     }
     print(json.dumps(record, indent=1))
-    path = ROOT / "benchmarks" / "results" / "bootstrap_speed.json"
-    path.write_text(json.dumps(record, indent=1) + "\n")
-    print(f"wrote {path}")
+    write_results("bootstrap_speed", record)
     return 0 if worst < 1e-9 else 1
 
 

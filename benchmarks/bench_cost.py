@@ -39,7 +39,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import statistics
 import sys
 import time
@@ -48,8 +47,8 @@ from pathlib import Path
 
 import torch
 
-REPO = Path(__file__).resolve().parents[1]
-RESULTS = REPO / "benchmarks" / "results"
+from record import REPO, RESULTS, machine, write_results
+
 METHODS = ("baseline", "selsa", "dsfnet", "mst", "psla", "ssvd_single", "ssvd")
 STAGES = ("data", "backbone", "rpn", "roi_pool", "aggregation", "head", "post", "backward", "other")
 # the single-frame detector each method is compared with, and how many frames one of its training clips has
@@ -437,9 +436,10 @@ def main(argv=None) -> int:
     val = VIDDataset(args.data, "val")
     subset = val.subset(list(range(min(args.videos, len(val.videos)))))
     models = {m: load_model(m, shipped_checkpoint(m), "cpu")[0] for m in args.methods}
-    results = {"meta": {"when": time.strftime("%Y-%m-%d"), "machine": f"{platform.processor() or platform.machine()}, "
-                        f"torch {torch.__version__}, 1 thread", "videos": len(subset.videos), "iters": args.iters,
-                        "repeats": args.repeats, "paper_size": args.paper_size}}
+    about = machine("processor", "torch")
+    results = {"meta": {"when": time.strftime("%Y-%m-%d"), "machine": f"{about['processor']}, torch {about['torch']}, 1 thread",
+                        "videos": len(subset.videos), "iters": args.iters, "repeats": args.repeats,
+                        "paper_size": args.paper_size}}
 
     runs = defaultdict(list)
     for m in args.methods:  # warm-up (first-call allocations, lazy imports)
@@ -469,9 +469,7 @@ def main(argv=None) -> int:
             print(f"multiply-adds {m}: " + ", ".join(f"{k} {v / 1e9:.3f} G" for k, v in results["macs"][m].items()),
                   flush=True)
 
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / f"cost_{args.label}.json").write_text(json.dumps(results, indent=1))
-    print(f"wrote {args.out / f'cost_{args.label}.json'}")
+    write_results(f"cost_{args.label}", results, out=args.out)
     return write_report(args.out)
 
 

@@ -11,7 +11,7 @@
 2. ``seq_nms`` on one 300-frame video with 300 boxes per frame (30 objects,
    8 jittered boxes each, and 60 clutter boxes) of 30 classes, then of 3 classes
    (ten times more boxes per class and frame), against the plain Python
-   reference loop of ``tests/test_seq_nms.py`` (the outputs must agree).
+   reference loop ``minivod.eval.seq_nms.reference_seq_nms`` (the outputs must agree).
 
 Prints a table and writes ``benchmarks/results/eval_speed.json`` with the
 machine (platform, CPU count, torch and numpy versions).
@@ -19,21 +19,18 @@ machine (platform, CPU count, torch and numpy versions).
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import platform
 import resource
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT), str(ROOT / "tests")]  # run from a checkout; the reference lives in the tests
+from minivod.eval import FrameGroundTruth, GroundTruth, VIDDetections, evaluate_vid, seq_nms
+from minivod.eval.seq_nms import reference_seq_nms
 
-from minivod.eval import FrameGroundTruth, GroundTruth, VIDDetections, evaluate_vid, seq_nms  # noqa: E402
+from record import RESULTS, machine, write_results
 
 VID_VAL_FRAMES = 176_126
 VID_VAL_SNIPPETS = 555
@@ -143,8 +140,6 @@ def bench_eval(n_videos, n_frames, repeats=2):
 
 
 def bench_seq_nms(T, objects, per_object, clutter, num_classes, with_reference=True):
-    from test_seq_nms import reference_seq_nms
-
     frames = synthetic_video(T, objects, per_object, clutter, num_classes)
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # thousands of tiny tensor ops: extra threads only add overhead
@@ -171,14 +166,12 @@ def main(argv=None):
     parser.add_argument("--quick", action="store_true", help="about a tenth of the sizes")
     parser.add_argument("--no-reference", action="store_true", help="skip the slow Seq-NMS reference loop")
     parser.add_argument("--repeats", type=int, default=2, help="runs of each evaluation; the best is reported")
-    parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "eval_speed.json"))
+    parser.add_argument("--out", default=str(RESULTS / "eval_speed.json"), help="the results file")
     args = parser.parse_args(argv)
 
-    machine = {"platform": platform.platform(), "processor": platform.processor() or platform.machine(),
-               "cpu_count": os.cpu_count(), "python": platform.python_version(), "torch": torch.__version__,
-               "numpy": np.__version__, "torch_threads": torch.get_num_threads(),
-               "load_average_before": [round(x, 2) for x in os.getloadavg()]}
-    print(f"machine: {machine['platform']}, {machine['cpu_count']} CPUs, torch {machine['torch']}")
+    about = machine("platform", "processor", "cpu_count", "python", "torch", "numpy",
+                    torch_threads=torch.get_num_threads(), load_average_before=[round(x, 2) for x in os.getloadavg()])
+    print(f"machine: {about['platform']}, {about['cpu_count']} CPUs, torch {about['torch']}")
     if args.quick:
         sizes = dict(n_videos=VID_VAL_SNIPPETS // 10, n_frames=VID_VAL_FRAMES // 10)
         video = dict(T=60, objects=10, per_object=8, clutter=20)
@@ -193,7 +186,7 @@ def main(argv=None):
         print(f"seq_nms: {video['T']} frames, {boxes_per_frame} boxes per frame, {num_classes} classes")
         nms_rows[f"{num_classes}_classes"] = bench_seq_nms(**video, num_classes=num_classes,
                                                            with_reference=not args.no_reference)
-    machine["peak_rss_gb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, 2)
+    about["peak_rss_gb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, 2)
 
     print("\n| benchmark | size | time (s) |\n| --- | --- | --- |")
     size = f"{eval_rows['frames']} frames, {eval_rows['detections']} dets, {eval_rows['gt_boxes']} GT"
@@ -204,13 +197,11 @@ def main(argv=None):
         print(f"| seq_nms (batched) | {nms_size} | {rows['batched_s']:.2f} |")
         if "reference_s" in rows:
             print(f"| seq_nms (reference loop) | {nms_size} | {rows['reference_s']:.2f} |")
-    print(f"peak memory {machine['peak_rss_gb']} GB")
+    print(f"peak memory {about['peak_rss_gb']} GB")
 
     out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps({"quick": args.quick, "machine": machine, "evaluate_vid": eval_rows,
-                               "seq_nms": nms_rows}, indent=2) + "\n")
-    print(f"wrote {out}")
+    write_results(out.stem, {"quick": args.quick, "machine": about, "evaluate_vid": eval_rows, "seq_nms": nms_rows},
+                  out=out.parent)
 
 
 if __name__ == "__main__":

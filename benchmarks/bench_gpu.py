@@ -29,7 +29,8 @@ from pathlib import Path
 
 import torch
 
-REPO = Path(__file__).resolve().parents[1]
+from record import REPO, write_results
+
 METHODS = ("baseline", "selsa", "dsfnet", "mst", "psla", "ssvd_single", "ssvd")
 TRAINED = ("baseline", "selsa")
 
@@ -124,7 +125,6 @@ def main(argv=None) -> int:
     result = {"device": name, "torch": torch.__version__, "when": time.strftime("%Y-%m-%d"),
               "inference_ms_per_frame": rows, "training": training, "videos": args.videos,
               "paper_frames": args.paper_frames, "repeats": args.repeats, "dry_run": args.dry_run}
-    (args.out / "gpu.json").write_text(json.dumps(result, indent=1))
     base = rows.get("baseline", {})
     lines = [f"# minivod on {name}", "",
              f"`python benchmarks/bench_gpu.py` ({result['when']}, torch {torch.__version__}). Median of "
@@ -141,9 +141,8 @@ def main(argv=None) -> int:
               "| method | seconds | first loss | last loss | command |", "|---|---|---|---|---|"]
     for m, t in training.items():
         lines.append(f"| {m} | {t['seconds']:.0f} | {t['first_loss']:.3f} | {t['last_loss']:.3f} | `{t['command']}` |")
-    (args.out / "gpu.md").write_text("\n".join(lines) + "\n")
+    write_results("gpu", result, "\n".join(lines) + "\n", out=args.out)
     print("\n".join(lines))
-    print(f"wrote {args.out / 'gpu.md'}")
     return 0
 
 

@@ -19,16 +19,18 @@
   test-time selection in training too (``mst``): the paper's rule leaks the
   foreground label (``benchmarks/mst_leak.py`` measures it).
 - Not in the paper (``seeds``): the baseline, the frame level and MST trained a
-  second time with ``seed=1`` (other clip order, initial weights and RoI samples),
-  into ``runs/mst_bench_<iters>_seed1/``: how much of a gap between two rows one
-  training run per row can carry.
+  second time with ``seed=1`` (other clip order, initial weights and RoI samples):
+  how much of a gap between two rows one training run per row can carry.
 
 Every variant is trained with the baseline's settings (``TrainConfig.for_preset("tiny")``)
 for ``--iters`` iterations (default 3000, the real budget); at 3000 the shipped
 checkpoints (``minivod/checkpoints/{baseline,mst}_tiny.pt``) are used where they
-exist, other variants are trained into ``runs/mst_bench_<iters>/<variant>``
-(kept, so an interrupted run resumes with the variants already trained). The
-results files are labelled with the budget: ``benchmarks/results/mst.json``
+exist, other variants are trained into ``runs/bench/<method>_<iters>_s<seed>``
+(``benchmarks/runs.py``; kept and shared with the other benchmarks, so an
+interrupted run resumes with the variants already trained; runs trained before
+into ``runs/mst_bench_<iters>[_seed1]/<method>`` are still found). Each row is
+measured once per checkpoint and number of videos, then read from
+``eval_<N>videos.json`` beside the run. The results files are labelled with the budget: ``benchmarks/results/mst.json``
 and ``.md`` at 3000 iterations, ``mst_<iters>it.json`` / ``.md`` otherwise, with
 ``_<N>videos`` on a subset of the validation videos (``--quick``: 4; ``--videos N``). FLOPs are counted by
 ``torch.utils.flop_counter`` (convolutions and matrix products; the bilinear
@@ -38,22 +40,19 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
-import time
-from pathlib import Path
 
 import torch
 
 from minivod.data.vid import VIDDataset
-from minivod.engine.evaluate import CHECKPOINT_DIR, default_data_root, load_model, predict_dataset, score_dataset
-from minivod.engine.train import TrainConfig, resolve_device, train
+from minivod.engine.evaluate import default_data_root, load_model, predict_dataset, score_dataset
+from minivod.engine.train import resolve_device
 from minivod.methods import build_model
 from minivod.models import count_parameters
-from tables import md_table
 
-ROOT = Path(__file__).resolve().parents[1]
-OUT = Path(__file__).parent / "results"
-KEYS = ("mAP", "mAP_slow", "mAP_medium", "mAP_fast", "clean", "degraded")
+from record import machine, results_name, write_results
+from runs import RUNS, shipped, trained_checkpoint
+from tables import md_table, row, show
+
 TABLE3 = {
     "(a) baseline": "baseline",
     "(b) frame level": "mst_frame",
@@ -77,66 +76,37 @@ TITLES = {
 }
 
 
-def run_dir(method: str, iters: int, seed: int = 0) -> Path:
-    """Where this script trains a variant: ``runs/mst_bench_<iters>[_seed<seed>]/<method>``."""
-    return ROOT / "runs" / (f"mst_bench_{iters}" + (f"_seed{seed}" if seed else "")) / method
-
-
-def checkpoint_for(method: str, iters: int, device: str, seed: int = 0) -> Path:
-    """The shipped checkpoint at the full budget (seed 0), else a run of this script (trained if missing)."""
-    shipped = CHECKPOINT_DIR / f"{method}_tiny.pt"
-    if iters == 3000 and seed == 0 and shipped.is_file():
-        return shipped
-    out = run_dir(method, iters, seed)
-    if not (out / "model.pt").is_file():
-        print(f"  training {method} (seed {seed}) for {iters} iterations into {out}", flush=True)
-        start = time.time()
-        resume = (out / "last.pt").is_file()
-        train(method, "tiny", default_data_root(), out, TrainConfig.for_preset("tiny", iters=iters, seed=seed),
-              device=device, resume=resume, progress=False)
-        print(f"  trained {method} in {time.time() - start:.0f} s", flush=True)
-    return out / "model.pt"
-
-
 def measure(model, method, dataset, device, label):
     per_video, timing = predict_dataset(model, method, dataset, device, progress=False)
     result, _ = score_dataset(per_video, dataset)
-    row = {k: result[k] for k in KEYS[:4]}
-    row["clean"] = result["mAP_by_tag"].get("clean")
-    row["degraded"] = result["mAP_by_tag"].get("degraded")
-    row["ms_per_frame"] = timing["ms_per_frame"]
-    print(f"  {label:<34} " + "  ".join(f"{k} {row[k]:.3f}" for k in KEYS) + f"  {row['ms_per_frame']:.1f} ms/frame",
-          flush=True)
-    return row
+    r = row(result, timing["ms_per_frame"])
+    show(label, r)
+    return r
 
 
 SKIP_TRAIN = False  # --skip-train: rows of variants not trained yet are left out (None)
 
 
-def is_trained(method: str, iters: int, seed: int = 0) -> bool:
-    return ((iters == 3000 and seed == 0 and (CHECKPOINT_DIR / f"{method}_tiny.pt").is_file())
-            or (run_dir(method, iters, seed) / "model.pt").is_file())
-
-
 def evaluate(method, dataset, device, iters, label, seed=0):
-    """The row of a trained variant, measured once per (checkpoint, videos) and kept next to the run
-    (``runs/mst_bench_<iters>[_seed<seed>]/<method>/eval_<videos>videos.json``): the same model is in several
-    tables. None when the variant is not trained and ``--skip-train`` is given."""
-    if SKIP_TRAIN and not is_trained(method, iters, seed):
-        print(f"  {label:<34} not trained yet (--skip-train)", flush=True)
+    """The row of a trained variant (trained now if missing), measured once per (checkpoint, videos) and kept
+    beside its run (``eval_<videos>videos.json``; a shipped checkpoint's in ``runs/bench/shipped/<method>/``):
+    the same model is in several tables. None when the variant is not trained and ``--skip-train`` is given."""
+    checkpoint = trained_checkpoint(method, iters, seed, train=not SKIP_TRAIN, device=device)
+    if checkpoint is None:
+        print(f"  {label:<40} not trained yet (--skip-train)", flush=True)
         return None
-    checkpoint = checkpoint_for(method, iters, device, seed)
-    cache = run_dir(method, iters, seed) / f"eval_{len(dataset.videos)}videos.json"
+    folder = RUNS / "shipped" / method if checkpoint == shipped(method, iters, seed) else checkpoint.parent
+    cache = folder / f"eval_{len(dataset.videos)}videos.json"
     if cache.is_file() and json.loads(cache.read_text()).get("checkpoint_mtime") == checkpoint.stat().st_mtime:
-        row = json.loads(cache.read_text())["row"]
-        print(f"  {label:<34} " + "  ".join(f"{k} {row[k]:.3f}" for k in KEYS) + "  (measured earlier)", flush=True)
-        return row
+        r = json.loads(cache.read_text())["row"]
+        show(label + " (measured earlier)", r)
+        return r
     model, _ = load_model(method, checkpoint, device, len(dataset.class_map))
-    row = measure(model, method, dataset, device, label)
-    row["params"] = count_parameters(model)
+    r = measure(model, method, dataset, device, label)
+    r["params"] = count_parameters(model)
     cache.parent.mkdir(parents=True, exist_ok=True)
-    cache.write_text(json.dumps({"checkpoint_mtime": checkpoint.stat().st_mtime, "row": row}, indent=1))
-    return row
+    cache.write_text(json.dumps({"checkpoint_mtime": checkpoint.stat().st_mtime, "row": r}, indent=1))
+    return r
 
 
 MISSING: list[str] = []  # rows left out by --skip-train
@@ -179,6 +149,7 @@ def main():
     parts = set(args.parts.split(","))
     device = resolve_device(args.device)
     val = VIDDataset(default_data_root(), "val")
+    total = len(val.videos)
     if args.quick or args.videos:
         val.videos = val.videos[:args.videos or 4]
     results = {"budget_iters": args.iters, "videos": len(val.videos)}
@@ -199,7 +170,7 @@ def main():
                               "align_gflops": cost[module]["gflops"]}
         results["table4"] = present(rows)
     if parts & {"k", "r"}:
-        model, _ = load_model("mst", checkpoint_for("mst", args.iters, device), device, len(val.class_map))
+        model, _ = load_model("mst", trained_checkpoint("mst", args.iters, device=device), device, len(val.class_map))
         if "k" in parts:
             print("Table VI: K (r = 0.2)")
             results["table6_K"] = {}
@@ -231,32 +202,27 @@ def main():
             rows[f"{label}, seed 1"] = evaluate(method, val, device, args.iters, f"{method} seed 1", seed=1)
         results["seeds"] = present(rows)
     results["not_trained"] = MISSING
-    results["machine"] = {"platform": platform.platform(), "processor": platform.processor() or platform.machine(),
-                          "torch": torch.__version__, "device": device, "threads": torch.get_num_threads()}
-    OUT.mkdir(parents=True, exist_ok=True)
-    name = "mst" if args.iters == 3000 else f"mst_{args.iters}it"
-    name += f"_{len(val.videos)}videos" if len(val.videos) < 16 else ""
-    path = OUT / f"{name}.json"
-    if path.is_file():  # keep the parts measured by an earlier call of the same budget
-        results = {**json.loads(path.read_text()), **results}
-    path.write_text(json.dumps(results, indent=2) + "\n")
-    md = [md_table(title, results[key], extra) for key, (title, extra) in TITLES.items() if key in results]
-    md.append("### Alignment modules (Table IV, upper part)\n\n| module | parameters | GFLOPs |\n| --- | ---: | ---: |\n"
-              + "".join(f"| {k} | {v['params']:,} | {v['gflops']:.3f} |\n" for k, v in cost.items())
-              + "\nFLOPs of one forward pass on a reference and one support map (128 x 15 x 20), counted by "
-              "torch.utils.flop_counter (convolutions and matrix products; bilinear sampling not counted).\n")
-    text = (f"MST ablations, data_small val ({len(val.videos)} videos), every model trained {args.iters} iterations "
-            f"x 4 clips; {results['machine']['processor']}, torch {results['machine']['torch']}, {device}, "
-            f"{results['machine']['threads']} thread(s)\n\n"
-            + "mAP rows are one training run each (the `seeds` table shows what a second run changes). A row's "
-            "ms/frame is measured once, when the row is first evaluated (then cached), on a machine that may be "
-            "training other variants at the time: these speeds are rough, not a comparison.\n\n"
-            + (f"Not trained yet at this budget, so not in the tables: {', '.join(MISSING)} "
-               f"(`python benchmarks/bench_mst.py --iters {args.iters}` trains them).\n\n" if MISSING else "")
-            + "\n".join(md))
-    (OUT / f"{name}.md").write_text(text)
-    print(text)
-    print(f"wrote {path} and .md")
+    results["machine"] = machine("platform", "processor", "torch", "threads", device=device)
+
+    def markdown(results):
+        md = [md_table(title, results[key], extra) for key, (title, extra) in TITLES.items() if key in results]
+        md.append("### Alignment modules (Table IV, upper part)\n\n| module | parameters | GFLOPs |\n| --- | ---: | ---: |\n"
+                  + "".join(f"| {k} | {v['params']:,} | {v['gflops']:.3f} |\n" for k, v in cost.items())
+                  + "\nFLOPs of one forward pass on a reference and one support map (128 x 15 x 20), counted by "
+                  "torch.utils.flop_counter (convolutions and matrix products; bilinear sampling not counted).\n")
+        return (f"MST ablations, data_small val ({len(val.videos)} videos), every model trained {args.iters} iterations "
+                f"x 4 clips; {results['machine']['processor']}, torch {results['machine']['torch']}, {device}, "
+                f"{results['machine']['threads']} thread(s)\n\n"
+                + "mAP rows are one training run each (the `seeds` table shows what a second run changes). A row's "
+                "ms/frame is measured once, when the row is first evaluated (then cached), on a machine that may be "
+                "training other variants at the time: these speeds are rough, not a comparison.\n\n"
+                + (f"Not trained yet at this budget, so not in the tables: {', '.join(MISSING)} "
+                   f"(`python benchmarks/bench_mst.py --iters {args.iters}` trains them).\n\n" if MISSING else "")
+                + "\n".join(md))
+
+    name = results_name("mst", args.iters, len(val.videos) if len(val.videos) < total else None)
+    results = write_results(name, results, markdown, keep_earlier=True)  # keeps parts measured earlier
+    print(markdown(results))
 
 
 if __name__ == "__main__":

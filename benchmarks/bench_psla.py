@@ -17,7 +17,8 @@
    Nonlocal propagation (PSLA Tables 3 and 5, "F" = with RFU and DenseFT), and the
    framework ablation (Table 5: (a) PSLA only, (b) + RFU, (c) + RFU + Quality Net),
    all evaluated at l = 10. A reduced budget keeps the lr steps at the same fractions and
-   shortens the warm-up to iters / 6. Trained models are kept in runs/psla_bench/ and reused.
+   shortens the warm-up to iters / 6. Trained models are kept in ``runs/bench/<method>_<iters>_s0``
+   (``benchmarks/runs.py``) and reused, also those trained before into ``runs/psla_bench/``.
 
 Writes benchmarks/results/psla.json and .md.
 """
@@ -25,12 +26,9 @@ from __future__ import annotations
 
 import argparse
 import functools
-import json
 import os
-import platform
 import statistics
 import time
-from pathlib import Path
 
 import torch
 from torch.utils.flop_counter import FlopCounterMode
@@ -39,13 +37,14 @@ from minivod.data.vid import VIDDataset, load_image
 from minivod.engine.evaluate import default_data_root, load_model, predict_dataset, score_dataset, shipped_checkpoint
 from minivod.methods.psla_detector import key_frames, predict_video
 from minivod.models import count_parameters
+
+from record import machine, write_results
+from runs import trained_checkpoint
 from tables import md_table as _md_table
+from tables import row, show
 
 md_table = functools.partial(_md_table, ms_digits=2)  # PSLA's timings are compared at 0.01 ms
 
-REPO = Path(__file__).resolve().parents[1]
-OUT = Path(__file__).parent / "results"
-KEYS = ("mAP", "mAP_slow", "mAP_medium", "mAP_fast")
 INTERVALS = (1, 2, 5, 10, 15, 20, 30)
 VARIANTS = {  # name: (method, what it is)
     "PSLA F (full, c)": ("psla", "PSLA + RFU + DenseFT (Transform + Quality Net)"),
@@ -58,11 +57,8 @@ VARIANTS = {  # name: (method, what it is)
 
 
 def scores(result, seconds, frames):
-    row = {k: result[k] for k in KEYS}
-    row["clean"] = result["mAP_by_tag"].get("clean")
-    row["degraded"] = result["mAP_by_tag"].get("degraded")
-    row["ms_per_frame"] = 1000 * seconds / frames
-    return row
+    """The table row of an ``evaluate_vid`` result, detected in ``seconds`` over ``frames`` frames."""
+    return row(result, 1000 * seconds / frames)
 
 
 def run_psla(model, dataset, interval):
@@ -109,12 +105,12 @@ def speed_vs_interval(dataset, repeats):
         result, _ = score_dataset(per_video, dataset)
         rows[name] = {**scores(result, statistics.median(times[name]), frames),
                       "ms_all": [round(1000 * t / frames, 2) for t in times[name]], "key_frames": keys}
-        print_row(name, rows[name])
+        show(name, rows[name], ms_digits=2)
     seq = {}
     for name in ("baseline (Faster R-CNN, every frame)", "PSLA l=10"):
         result, _ = score_dataset(first[name][0], dataset, use_seq_nms=True)
         seq[f"{name} + Seq-NMS"] = scores(result, 0.0, frames)
-        print_row(f"{name} + Seq-NMS", seq[f"{name} + Seq-NMS"])
+        show(f"{name} + Seq-NMS", seq[f"{name} + Seq-NMS"], ms_digits=2)
     return rows, seq, loads, model, baseline
 
 
@@ -203,29 +199,19 @@ def parameter_counts(model, baseline):
     return parts
 
 
-def variants(dataset, iters, data_root):
-    from minivod.engine.train import train
-
+def variants(dataset, iters):
     rows = {}
     for name, (method, what) in VARIANTS.items():
-        out = REPO / "runs" / "psla_bench" / f"{method}_{iters}"
-        if not (out / "model.pt").is_file():
-            print(f"  training {method} for {iters} iterations -> {out}", flush=True)
-            train(method, "tiny", data_root, out, train_config(iters), device="cpu", progress=False)
-        model, _ = load_model(method, out / "model.pt", "cpu", len(dataset.class_map))
+        checkpoint = trained_checkpoint(method, iters, use_shipped=False, config=train_config(iters))
+        model, _ = load_model(method, checkpoint, "cpu", len(dataset.class_map))
         per_video, seconds, _ = run_psla(model, dataset, 10)
         result, _ = score_dataset(per_video, dataset)
         rows[name] = {**scores(result, seconds, sum(len(v) for v in dataset.videos)), "method": method,
                       "what": what, "params": count_parameters(model)}
         if model.dense_ft.quality_net is not None:  # did the Quality Net's gate stay open on propagation?
             rows[name]["quality_on_propagated"] = quality_weight(model, dataset)
-        print_row(name, rows[name])
+        show(name, rows[name], ms_digits=2)
     return rows
-
-
-def print_row(name, r):
-    print(f"  {name:<36} " + "  ".join(f"{k} {r[k]:.3f}" for k in KEYS) + f"  {r['ms_per_frame']:.2f} ms/frame",
-          flush=True)
 
 
 def main():
@@ -239,10 +225,7 @@ def main():
     torch.set_num_threads(1)
     data_root = default_data_root()
     dataset = VIDDataset(data_root, "val")
-    path = OUT / "psla.json"
-    results = {}
-    results["machine"] = {"platform": platform.platform(), "cpu_count": os.cpu_count(), "threads": 1,
-                          "torch": torch.__version__, "device": "cpu"}
+    results = {"machine": machine("platform", "cpu_count", "threads", "torch", device="cpu")}
     if args.usage_only or not args.variants_only:
         print("use of propagation by the shipped checkpoint (non-key frames, l = 10):")
         model, _ = load_model("psla", shipped_checkpoint("psla"), "cpu", len(dataset.class_map))
@@ -257,16 +240,12 @@ def main():
         results["parameters"] = parameter_counts(model, baseline)
     if not args.skip_variants and not args.usage_only:
         print(f"variants, {args.iters} training iterations each, evaluated at l = 10:")
-        results["variants"] = {"iters": args.iters, "rows": variants(dataset, args.iters, data_root)}
-    OUT.mkdir(exist_ok=True)
-    if path.is_file():  # keep what another run (e.g. --variants-only) wrote meanwhile
-        results = {**json.loads(path.read_text()), **results}
-    path.write_text(json.dumps(results, indent=2) + "\n")
-    write_md(results)
-    print(f"wrote {path} and .md")
+        results["variants"] = {"iters": args.iters, "rows": variants(dataset, args.iters)}
+    # keeps what another run (e.g. --variants-only) wrote meanwhile
+    write_results("psla", results, markdown, keep_earlier=True)
 
 
-def write_md(results):
+def markdown(results):
     text = ["# PSLA on data_small val", "",
             f"CPU, one thread ({results['machine']['platform']}); the machine is shared: timings are the median "
             f"of {results.get('repeats', '?')} passes over val (rounds interleave the settings), with the "
@@ -304,7 +283,7 @@ def write_md(results):
                  "non-key frames (the rest goes to the non-key frame's own Transform Net map); near 0, the gate "
                  "closed on propagation in training. `quality_prior` (the tiny default 0.9) starts it open; a "
                  "checkpoint trained before that default (or with `quality_prior=None`) starts near 0.5."]
-    (OUT / "psla.md").write_text("\n".join(text) + "\n")
+    return "\n".join(text) + "\n"
 
 
 if __name__ == "__main__":

@@ -21,15 +21,16 @@ Writes ``benchmarks/results/seeds.{md,json}``.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 
-from runs import RESULTS, evaluate_run, read_dets, run_dir, train_command
-from tables import fmt_interval, fmt_mean_std, mean_std
+from minivod.eval import FIGURES
+
+from record import write_results
+from runs import evaluate_run, find_run, read_dets, train_command, trained_checkpoint
+from tables import fmt_mean_std, intervals, markdown_table, mean_std, short
 
 METHODS = ("baseline", "ssvd_single", "selsa", "dsfnet", "mst", "psla", "ssvd")
 COMPARED_WITH = {"ssvd": "ssvd_single"}
-FIGURES = ("mAP", "mAP_slow", "mAP_medium", "mAP_fast", "mAP_clean", "mAP_degraded")
 
 
 def verdict(interval: dict, runs: list[dict], base_runs: list[dict]) -> str:
@@ -62,21 +63,16 @@ def main(argv=None) -> int:
         [COMPARED_WITH.get(m, "baseline") for m in args.methods if m not in ("baseline", "ssvd_single")]
         + list(args.methods)))
     if args.train:
-        from minivod.engine.train import TrainConfig, train
-
         for m in methods:
-            for s in args.seeds:
-                folder = run_dir(m, s)
-                if not (folder / "model.pt").is_file():
-                    train(m, "tiny", default_data_root(), folder, TrainConfig.for_preset("tiny", seed=s),
-                          device=args.device, resume=(folder / "last.pt").is_file())
-    missing = [(m, s) for m in methods for s in args.seeds if not (run_dir(m, s) / "model.pt").is_file()]
+            for seed in args.seeds:
+                trained_checkpoint(m, seed=seed, use_shipped=False, device=args.device, progress=True)
+    missing = [(m, s) for m in methods for s in args.seeds if find_run(m, s) is None]
     if missing:
         print("not trained yet (run with --train, or: " + "; ".join(train_command(m, s) for m, s in missing) + ")",
               file=sys.stderr)
 
     val = VIDDataset(default_data_root(), "val")
-    runs = {m: [evaluate_run(m, s, val, args.device) for s in args.seeds if (run_dir(m, s) / "model.pt").is_file()]
+    runs = {m: [evaluate_run(m, s, val, args.device) for s in args.seeds if find_run(m, s) is not None]
             for m in methods}
     runs = {m: r for m, r in runs.items() if r}
     gt, videos = ground_truth_from_dataset(val), frame_videos(val)
@@ -93,29 +89,23 @@ def main(argv=None) -> int:
 
     lines = [f"Every method trained from the pre-trained tiny backbone for 3000 iterations x 4 clips; data_small val "
              f"({len(val.videos)} videos). Mean ± std over seeds (number of seeds in brackets).", "",
-             "| method | " + " | ".join(f.replace("mAP_", "") for f in FIGURES) + " | ms/frame | CPU-min/run |",
-             "| --- |" + " ---: |" * (len(FIGURES) + 2)]
-    for m, rs in runs.items():
-        ms = mean_std([r["ms_per_frame"] for r in rs])[0]
-        cpu = mean_std([r["cpu_minutes"] for r in rs])[0]
-        lines.append(f"| {m} | " + " | ".join(fmt_mean_std([r["val"][f] for r in rs]) for f in FIGURES)
-                     + f" | {ms:.1f} | {cpu:.0f} |")
+             markdown_table(["method"] + [short(f) for f in FIGURES] + ["ms/frame", "CPU-min/run"],
+                            [[m] + [fmt_mean_std([r["val"][f] for r in rs]) for f in FIGURES]
+                             + [f"{mean_std([r['ms_per_frame'] for r in rs])[0]:.1f}",
+                                f"{mean_std([r['cpu_minutes'] for r in rs])[0]:.0f}"] for m, rs in runs.items()])]
     lines += ["", f"Gain over the single-frame detector, seed 0 against seed 0, 95% paired bootstrap interval over "
               f"val videos ({args.resamples} resamples); verdict on mAP (see `bench_seeds.py`):", "",
-              "| method | against | " + " | ".join(f.replace("mAP_", "") for f in FIGURES) + " | verdict |",
-              "| --- | --- |" + " ---: |" * len(FIGURES) + " --- |"]
-    for m, c in comparisons.items():
-        lines.append(f"| {m} | {c['against']} | " + " | ".join(fmt_interval(c["interval"][f]) for f in FIGURES)
-                     + f" | {c['verdict']} |")
+              markdown_table(["method", "against"] + [short(f) for f in FIGURES] + ["verdict"],
+                             [[m, c["against"], *intervals(c["interval"]), c["verdict"]] for m, c in comparisons.items()],
+                             "ll" + "r" * len(FIGURES) + "l")]
     if missing:
         lines += ["", "Not trained yet: " + ", ".join(f"{m} seed {s}" for m, s in missing) + "."]
     lines += ["", "Commands: " + "; ".join(f"`{r['command']}`" for rs in runs.values() for r in rs)
               + "; then `python benchmarks/bench_seeds.py`."]
     text = "\n".join(lines) + "\n"
     print(text)
-    (RESULTS / "seeds.json").write_text(json.dumps({"runs": runs, "comparisons": comparisons, "missing": missing,
-                                                    "command": "python benchmarks/bench_seeds.py"}, indent=1) + "\n")
-    (RESULTS / "seeds.md").write_text(text)
+    write_results("seeds", {"runs": runs, "comparisons": comparisons, "missing": missing,
+                            "command": "python benchmarks/bench_seeds.py"}, text)
     return 0
 
 

@@ -11,37 +11,29 @@
 Every model was trained with the same command and budget as the baseline
 (``python -m minivod train --method NAME --preset tiny --iters 3000``); the
 checkpoints ship in ``minivod/checkpoints/``. Prints the tables and writes
-benchmarks/results/selsa_dsfnet.json and .md.
+benchmarks/results/selsa_dsfnet.json and .md (``selsa_dsfnet_4videos`` with ``--quick``).
 """
 from __future__ import annotations
 
 import argparse
 import json
-import platform
-from pathlib import Path
-
-import torch
 
 from minivod.data.vid import VIDDataset
 from minivod.engine.evaluate import default_data_root, load_model, predict_dataset, score_dataset, shipped_checkpoint
 from minivod.engine.train import resolve_device
-from tables import md_table
 
-OUT = Path(__file__).parent / "results"
-KEYS = ("mAP", "mAP_slow", "mAP_medium", "mAP_fast")
+from record import machine, results_name, write_results
+from tables import md_table, row, show
 
 
 def measure(method, dataset, device, **sampling):
+    """The row of ``method``'s shipped checkpoint, with ``sampling`` (support frames at test time)."""
     model, _ = load_model(method, shipped_checkpoint(method), device, len(dataset.class_map))
     per_video, timing = predict_dataset(model, method, dataset, device, progress=False, **sampling)
     result, _ = score_dataset(per_video, dataset)
-    row = {k: result[k] for k in KEYS}
-    row["degraded"] = result["mAP_by_tag"].get("degraded")
-    row["clean"] = result["mAP_by_tag"].get("clean")
-    row["ms_per_frame"] = timing["ms_per_frame"]
-    print(f"  {method:<18} {json.dumps(sampling):<40} " + "  ".join(f"{k} {row[k]:.3f}" for k in KEYS)
-          + f"  {row['ms_per_frame']:.1f} ms/frame", flush=True)
-    return row
+    r = row(result, timing["ms_per_frame"])
+    show(f"{method} {json.dumps(sampling) if sampling else ''}", r)
+    return r
 
 
 def main():
@@ -70,21 +62,15 @@ def main():
                  "frame-level fusion only": measure("dsfnet_frame", val, device),
                  "instance-level fusion only": measure("dsfnet_instance", val, device),
                  "both (DSFNet)": measure("dsfnet", val, device)}
-    machine = {"platform": platform.platform(), "processor": platform.processor() or platform.machine(),
-               "torch": torch.__version__, "device": device, "threads": torch.get_num_threads(),
-               "videos": len(val.videos)}
-    results = {"machine": machine, "selsa_table1": selsa_t1, "selsa_fig3_frames": selsa_k,
+    about = machine("platform", "processor", "torch", "threads", device=device, videos=len(val.videos))
+    results = {"machine": about, "selsa_table1": selsa_t1, "selsa_fig3_frames": selsa_k,
                "selsa_fig3_sampling": selsa_mode, "dsfnet_table1": dsfnet_t1}
-    OUT.mkdir(parents=True, exist_ok=True)
-    name = "selsa_dsfnet_quick" if args.quick else "selsa_dsfnet"
-    (OUT / f"{name}.json").write_text(json.dumps(results, indent=2) + "\n")
-    text = (f"data_small val ({len(val.videos)} videos), {machine['processor']}, torch {machine['torch']}, "
+    text = (f"data_small val ({len(val.videos)} videos), {about['processor']}, torch {about['torch']}, "
             f"{device}\n\n" + md_table("SELSA Table 1", selsa_t1) + "\n"
             + md_table("SELSA Fig. 3: test frames", selsa_k) + "\n"
             + md_table("SELSA Fig. 3: sampling", selsa_mode) + "\n" + md_table("DSFNet Table 1", dsfnet_t1))
-    (OUT / f"{name}.md").write_text(text)
+    write_results(results_name("selsa_dsfnet", videos=len(val.videos) if args.quick else None), results, text)
     print(text)
-    print(f"wrote {OUT / (name + '.json')} and .md")
 
 
 if __name__ == "__main__":

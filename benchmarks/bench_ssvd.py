@@ -7,7 +7,8 @@
   sampling stream, both (late fusion), by slow / medium / fast (and clean /
   degraded). The variants are trained here, each with ``--iters`` iterations
   (default 3000, the budget of every shipped checkpoint) into
-  ``runs/ssvd_bench_<iters>/<method>``; a finished run is reused. The variants
+  ``runs/bench/<method>_<iters>_s0`` (``benchmarks/runs.py``; a finished run is
+  reused, also one trained before into ``runs/ssvd_bench_<iters>/<method>``). The variants
   with a flow network start from the shipped SSVD's pre-trained one
   (``runs/ssvd_tiny/flow_pretrained.pt``, when present) rather than repeating
   the pre-training. Each multi-frame variant is also scored with no support
@@ -27,28 +28,22 @@
   zero flow.
 
 Writes benchmarks/results/ssvd.json and .md (``ssvd_<iters>it`` when --iters is
-not 3000, so reduced-budget numbers are never mistaken for the full ones).
+not 3000, ``_4videos`` with ``--quick``, so reduced numbers are never mistaken for the full ones).
 """
 from __future__ import annotations
 
 import argparse
-import json
-import platform
 import shutil
-import time
-from pathlib import Path
-
-import torch
 
 from minivod.data.vid import VIDDataset
-from minivod.engine.evaluate import CHECKPOINT_DIR, default_data_root, load_model, predict_dataset, score_dataset, shipped_checkpoint
-from minivod.engine.train import TrainConfig, resolve_device, train
-from tables import md_table
+from minivod.engine.evaluate import default_data_root, load_model, predict_dataset, score_dataset, shipped_checkpoint
+from minivod.engine.train import resolve_device
 
-OUT = Path(__file__).parent / "results"
-RUNS = Path(__file__).resolve().parents[1] / "runs"
-FLOW_PRETRAINED = RUNS / "ssvd_tiny" / "flow_pretrained.pt"  # the shipped SSVD's pre-trained flow network
-KEYS = ("mAP", "mAP_slow", "mAP_medium", "mAP_fast")
+from record import REPO, machine, results_name, write_results
+from runs import trained_checkpoint
+from tables import md_table, row, show
+
+FLOW_PRETRAINED = REPO / "runs" / "ssvd_tiny" / "flow_pretrained.pt"  # the shipped SSVD's pre-trained flow network
 TABLE2 = {"(a) single frame": "ssvd_single", "(b) motion stream": "ssvd_motion",
           "(c) sampling stream": "ssvd_sampling", "(d) both streams (SSVD, late fusion)": "ssvd"}
 FUSION = {"motion-guided sampling": "ssvd_guided", "early fusion (concatenation)": "ssvd_early",
@@ -68,29 +63,21 @@ def score(model, method, dataset, device, predict=None):
             seconds, frames = seconds + spent, frames + len(video)
         ms = 1000 * seconds / frames
     result, _ = score_dataset(per_video, dataset)
-    row = {k: result[k] for k in KEYS}
-    row["clean"] = result["mAP_by_tag"].get("clean")
-    row["degraded"] = result["mAP_by_tag"].get("degraded")
-    row["ms_per_frame"] = ms
-    return row
+    return row(result, ms)
 
 
-def trained(method, iters, data, device, skip_train):
+def copy_flow(folder):
+    """The same flow pre-training as the shipped SSVD (see ``prepare_flow``), when it is here."""
+    if FLOW_PRETRAINED.is_file():
+        shutil.copy(FLOW_PRETRAINED, folder / "flow_pretrained.pt")
+
+
+def trained(method, iters, device, skip_train):
     """The model of ``method`` trained for ``iters``: the shipped checkpoint at 3000 iterations when there is
-    one (made by the same command), else a run of this script (trained now unless it has finished)."""
-    out = RUNS / f"ssvd_bench_{iters}" / method
-    if iters == 3000 and (CHECKPOINT_DIR / f"{method}_tiny.pt").is_file():
-        return load_model(method, CHECKPOINT_DIR / f"{method}_tiny.pt", device)[0], out
-    if not (out / "model.pt").is_file():
-        if skip_train:
-            return None, out
-        if FLOW_PRETRAINED.is_file():  # the same flow pre-training as the shipped SSVD (see prepare_flow)
-            out.mkdir(parents=True, exist_ok=True)
-            shutil.copy(FLOW_PRETRAINED, out / "flow_pretrained.pt")
-        start = time.time()
-        train(method, "tiny", data, out, TrainConfig.for_preset("tiny", iters=iters), device=device, progress=False)
-        print(f"  trained {method} ({iters} iterations) in {time.time() - start:.0f} s", flush=True)
-    return load_model(method, out / "model.pt", device)[0], out
+    one (made by the same command), else a run in ``runs/bench/`` (trained now unless it has finished, or
+    None with ``skip_train``)."""
+    checkpoint = trained_checkpoint(method, iters, train=not skip_train, device=device, prepare=copy_flow)
+    return None if checkpoint is None else load_model(method, checkpoint, device)[0]
 
 
 def no_supports(model, video, device):
@@ -98,11 +85,6 @@ def no_supports(model, video, device):
     from minivod.methods.ssvd import detect_video_buffered
 
     return detect_video_buffered(model, video, device, window=model.ssvd.window, num_support=0)
-
-
-def show(name, row):
-    print(f"  {name:<40} " + "  ".join(f"{k} {row[k]:.3f}" for k in KEYS) + f"  {row['ms_per_frame']:.1f} ms/frame",
-          flush=True)
 
 
 def main():
@@ -129,7 +111,7 @@ def main():
         names = dict(TABLE2) if "table2" in parts else {}
         names.update(FUSION if "fusion" in parts else {})
         for method in dict.fromkeys(names.values()):
-            models[method] = trained(method, args.iters, data, device, args.skip_train)[0]
+            models[method] = trained(method, args.iters, device, args.skip_train)
     for part, table in (("table2", TABLE2), ("fusion", FUSION)):
         if part not in parts:
             continue
@@ -159,7 +141,7 @@ def main():
         results["controls"] = {}
         for name, method, iters in (("(a) single frame, two late-fused heads", "ssvd_single_2heads", args.iters),
                                     (f"(a) single frame, {3 * args.iters} iterations", "ssvd_single", 3 * args.iters)):
-            model, _ = trained(method, iters, data, device, args.skip_train)
+            model = trained(method, iters, device, args.skip_train)
             if model is not None:
                 results["controls"][name] = score(model, method, val, device)
                 show(name, results["controls"][name])
@@ -192,44 +174,40 @@ def main():
                 print(f"  {name:<28} EPE {r['epe']:.3f} (zero flow {r['zero_epe']:.3f}), moving pixels "
                       f"{r['epe_moving']:.3f} (zero flow {r['zero_epe_moving']:.3f})")
 
-    results["machine"] = {"platform": platform.platform(), "processor": platform.processor() or platform.machine(),
-                          "torch": torch.__version__, "device": device, "threads": torch.get_num_threads()}
-    OUT.mkdir(parents=True, exist_ok=True)
-    name = "ssvd" if args.iters == 3000 else f"ssvd_{args.iters}it"
-    name += "_quick" if args.quick else ""
-    path = OUT / f"{name}.json"
-    if path.is_file():  # keep parts measured by an earlier call with --only
-        results = {**json.loads(path.read_text()), **results}
-    path.write_text(json.dumps(results, indent=2) + "\n")
-    text = (f"data_small val ({len(val.videos)} videos), {results['machine']['processor']}, {device}\n\n"
-            "ms/frame: wall-clock of Algorithm 2 (one reference at a time), measured while other jobs shared "
-            "the CPU: compare the mAP columns, not the timings, across rows.\n\n")
-    budget = f"{results['budget_iters']} iterations"
-    if results["budget_iters"] != 3000:
-        budget += " (REDUCED budget; the shipped checkpoints have 3000)"
-    if "table2" in results:
-        text += md_table(f"SSVD Table II, each variant trained {budget}", results["table2"]) + "\n"
-    if "controls" in results:
-        text += md_table("Controls (not in the paper): single-frame detectors trained like SSVD, no support frame",
-                         results["controls"]) + "\n"
-    if "fusion" in results:
-        text += md_table(f"SSVD Fig. 6 fusion schemes, trained {budget}", results["fusion"]) + "\n"
-    if "table5" in results:
-        text += md_table("SSVD Table V: support frames at test time (shipped ssvd checkpoint, 3000 iterations)",
-                         results["table5"]) + "\n"
-    if "flow" in results:
-        text += ("### Flow network end-point error (pixels, data_small val, 200 pairs within +-K)\n\n"
-                 "| weights | EPE | zero-flow EPE | EPE moving | zero-flow EPE moving | P3 oracle moving |\n"
-                 "| --- | ---: | ---: | ---: | ---: | ---: |\n")
-        for label, key in (("after pre-training on ground truth", "after_pretraining"),
-                           ("after end-to-end training (shipped)", "after_end_to_end_training")):
-            r = results["flow"].get(key)
-            if r:
-                text += (f"| {label} | {r['epe']:.3f} | {r['zero_epe']:.3f} | {r['epe_moving']:.3f} | "
-                         f"{r['zero_epe_moving']:.3f} | {r.get('oracle_epe_moving', float('nan')):.3f} |\n")
-    (OUT / f"{name}.md").write_text(text)
-    print(text)
-    print(f"wrote {path} and .md")
+    results["machine"] = machine("platform", "processor", "torch", "threads", device=device)
+
+    def markdown(results):
+        text = (f"data_small val ({len(val.videos)} videos), {results['machine']['processor']}, {device}\n\n"
+                "ms/frame: wall-clock of Algorithm 2 (one reference at a time), measured while other jobs shared "
+                "the CPU: compare the mAP columns, not the timings, across rows.\n\n")
+        budget = f"{results['budget_iters']} iterations"
+        if results["budget_iters"] != 3000:
+            budget += " (REDUCED budget; the shipped checkpoints have 3000)"
+        if "table2" in results:
+            text += md_table(f"SSVD Table II, each variant trained {budget}", results["table2"]) + "\n"
+        if "controls" in results:
+            text += md_table("Controls (not in the paper): single-frame detectors trained like SSVD, no support frame",
+                             results["controls"]) + "\n"
+        if "fusion" in results:
+            text += md_table(f"SSVD Fig. 6 fusion schemes, trained {budget}", results["fusion"]) + "\n"
+        if "table5" in results:
+            text += md_table("SSVD Table V: support frames at test time (shipped ssvd checkpoint, 3000 iterations)",
+                             results["table5"]) + "\n"
+        if "flow" in results:
+            text += ("### Flow network end-point error (pixels, data_small val, 200 pairs within +-K)\n\n"
+                     "| weights | EPE | zero-flow EPE | EPE moving | zero-flow EPE moving | P3 oracle moving |\n"
+                     "| --- | ---: | ---: | ---: | ---: | ---: |\n")
+            for label, key in (("after pre-training on ground truth", "after_pretraining"),
+                               ("after end-to-end training (shipped)", "after_end_to_end_training")):
+                r = results["flow"].get(key)
+                if r:
+                    text += (f"| {label} | {r['epe']:.3f} | {r['zero_epe']:.3f} | {r['epe_moving']:.3f} | "
+                             f"{r['zero_epe_moving']:.3f} | {r.get('oracle_epe_moving', float('nan')):.3f} |\n")
+        return text
+
+    name = results_name("ssvd", args.iters, len(val.videos) if args.quick else None)
+    results = write_results(name, results, markdown, keep_earlier=True)  # keeps parts measured with --only
+    print(markdown(results))
 
 
 if __name__ == "__main__":

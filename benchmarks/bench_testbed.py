@@ -24,16 +24,13 @@ each run's record goes to ``benchmarks/results/runs/``; the summary to
 from __future__ import annotations
 
 import argparse
-import json
-import platform
 import sys
 
-import torch
-from tables import fmt_interval, mean_std
+from minivod.eval import FIGURES, figures
 
-from runs import ITERS, RESULTS, evaluate_run, figures, read_dets, run_dir, train_command
-
-FIGURES = ("mAP", "mAP_slow", "mAP_medium", "mAP_fast", "mAP_clean", "mAP_degraded")
+from record import machine, write_results
+from runs import ITERS, TAGS, evaluate_run, find_run, read_dets, train_command, trained_checkpoint
+from tables import intervals, markdown_table, mean_std, short
 
 
 def main(argv=None) -> int:
@@ -51,18 +48,14 @@ def main(argv=None) -> int:
     from minivod.eval.oracle import class_oracle
 
     val = VIDDataset(default_data_root(), "val")
-    missing = [s for s in args.seeds if not (run_dir("baseline", s) / "model.pt").is_file()]
-    if missing and args.train:
-        from minivod.engine.train import TrainConfig, train
-
-        for seed in missing:
-            folder = run_dir("baseline", seed)
-            train("baseline", "tiny", default_data_root(), folder, TrainConfig.for_preset("tiny", seed=seed),
-                  device=args.device, resume=(folder / "last.pt").is_file())
-    elif missing:
+    if args.train:
+        for seed in args.seeds:
+            trained_checkpoint("baseline", seed=seed, use_shipped=False, device=args.device, progress=True)
+    missing = [s for s in args.seeds if find_run("baseline", s) is None]
+    if missing:
         print("not trained yet (run with --train, or: " + "; ".join(train_command("baseline", s) for s in missing) + ")",
               file=sys.stderr)
-    seeds = [s for s in args.seeds if (run_dir("baseline", s) / "model.pt").is_file()]
+    seeds = [s for s in args.seeds if find_run("baseline", s) is not None]
     if not seeds:
         return 2
     runs = [evaluate_run("baseline", s, val, args.device) for s in seeds]
@@ -71,7 +64,7 @@ def main(argv=None) -> int:
     gt = ground_truth_from_dataset(val)
     base_dets = read_dets("baseline", seeds[0], gt)
     oracle_dets = class_oracle(base_dets, val)
-    oracle = figures(evaluate_vid(oracle_dets, gt))
+    oracle = figures(evaluate_vid(oracle_dets, gt), TAGS)
     videos = frame_videos(val)
     comparisons = {"oracle vs baseline (seed 0)": paired_bootstrap(gt, base_dets, oracle_dets, videos,
                                                                    resamples=args.resamples, seed=0)}
@@ -89,32 +82,25 @@ def main(argv=None) -> int:
     }
     lines = [f"Single-frame baseline from the pre-trained tiny backbone, {ITERS} iterations x 4 clips, "
              f"{len(runs)} seeds; data_small val ({len(val.videos)} videos, {sum(len(v) for v in val.videos)} "
-             "frames). `clean` = boxes without a degradation tag, `degraded` = with any.", "",
-             "| run | " + " | ".join(f.replace("mAP_", "") for f in FIGURES) + " | motion_blur | defocus | CPU-min |",
-             "| --- |" + " ---: |" * (len(FIGURES) + 3)]
-    for r in runs:
-        v = r["val"]
-        lines.append(f"| seed {r['seed']} | " + " | ".join(f"{v[f]:.3f}" for f in FIGURES)
-                     + f" | {v['mAP_motion_blur']:.3f} | {v['mAP_defocus']:.3f} | {r['cpu_minutes']:.1f} |")
-    lines.append("| **mean ± std** | " + " | ".join(f"{m:.3f} ± {s:.3f}" for m, s in summary.values()) + " | | | |")
-    lines.append("| class oracle (seed 0's boxes) | " + " | ".join(f"{oracle[f]:.3f}" for f in FIGURES)
-                 + f" | {oracle['mAP_motion_blur']:.3f} | {oracle['mAP_defocus']:.3f} | |")
+             "frames). `clean` = boxes without a degradation tag, `degraded` = with any.", ""]
+    shown = FIGURES + ("mAP_motion_blur", "mAP_defocus")
+    rows = [[f"seed {r['seed']}"] + [f"{r['val'][f]:.3f}" for f in shown] + [f"{r['cpu_minutes']:.1f}"] for r in runs]
+    rows.append(["**mean ± std**"] + [f"{m:.3f} ± {s:.3f}" for m, s in summary.values()] + ["", "", ""])
+    rows.append(["class oracle (seed 0's boxes)"] + [f"{oracle[f]:.3f}" for f in shown] + [""])
+    lines.append(markdown_table(["run"] + [short(f) for f in shown] + ["CPU-min"], rows))
     lines += ["", "Paired bootstrap over val videos (95% interval of B − A, "
               f"{args.resamples} resamples):", "",
-              "| B vs A | " + " | ".join(f.replace("mAP_", "") for f in FIGURES) + " |",
-              "| --- |" + " ---: |" * len(FIGURES)]
-    for name, c in comparisons.items():
-        lines.append(f"| {name} | " + " | ".join(fmt_interval(c[f]) for f in FIGURES) + " |")
+              markdown_table(["B vs A"] + [short(f) for f in FIGURES],
+                             [[name, *intervals(c)] for name, c in comparisons.items()])]
     lines += ["", "Targets:", ""] + [f"- {'met' if ok else 'NOT met'}: {what}" for what, ok in checks.items()]
     lines += ["", "Commands: " + "; ".join(f"`{r['command']}`" for r in runs)
               + "; then `python benchmarks/bench_testbed.py`."]
     text = "\n".join(lines) + "\n"
     print(text)
-    record = {"machine": {"platform": platform.platform(), "torch": torch.__version__, "device": args.device},
+    record = {"machine": machine("platform", "torch", device=args.device),
               "runs": runs, "mean_std": summary, "oracle": oracle, "comparisons": comparisons, "checks": checks,
               "command": "python benchmarks/bench_testbed.py"}
-    (RESULTS / "testbed.json").write_text(json.dumps(record, indent=1) + "\n")
-    (RESULTS / "testbed.md").write_text(text)
+    write_results("testbed", record, text)
     return 0
 
 

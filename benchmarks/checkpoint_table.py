@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
-from pathlib import Path
 
 import torch
 
@@ -21,6 +19,8 @@ from minivod.data.vid import VIDDataset
 from minivod.engine.evaluate import CHECKPOINT_DIR, default_data_root, evaluate_model, load_model
 from minivod.engine.train import resolve_device
 from minivod.models import count_parameters
+
+from record import RESULTS, machine, write_results
 
 HEADER = """# Shipped checkpoints
 
@@ -69,7 +69,7 @@ def main():
     device = resolve_device(args.device)
     val = VIDDataset(default_data_root(), "val")
     rows = {}
-    previous = Path(__file__).parent / "results" / "checkpoints.json"
+    previous = RESULTS / "checkpoints.json"
     kept = json.loads(previous.read_text())["checkpoints"] if previous.is_file() and args.methods else {}
     for path in sorted(CHECKPOINT_DIR.glob("*_tiny.pt")):
         method = path.name[: -len("_tiny.pt")]
@@ -103,17 +103,16 @@ def main():
                      f"x {r['batch_size']} clips | {r.get('measured_on', 'previous data_small')}"
                      f" | {r['mAP']:.3f} | {r['mAP_slow']:.3f} | {r['mAP_medium']:.3f} | "
                      f"{r['mAP_fast']:.3f} | {r['params'] / 1e6:.2f} M | {r['size_MB']} MB |")
-    machine = f"{platform.processor() or platform.machine()}, torch {torch.__version__}, {device}"
+    about = machine("processor", "torch")
+    measured_on = f"{about['processor']}, torch {about['torch']}, {device}"
     text = HEADER + "\n".join(lines) + f"\n\nTraining times were taken on a 2-core CPU machine (one thread per run " \
-        f"when several trained at once); mAP measured on {machine}.\n"
+        f"when several trained at once); mAP measured on {measured_on}.\n"
     notes = [f"- `{r['file']}` was trained as {r['trained_as']}." for r in rows.values() if r.get("trained_as")]
     if notes:
         text += "\n" + "\n".join(notes) + "\n"
     (CHECKPOINT_DIR / "README.md").write_text(text + "\n" + backbone_section())
-    out = Path(__file__).parent / "results" / "checkpoints.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps({"machine": machine, "checkpoints": rows}, indent=2) + "\n")
-    print(f"wrote {CHECKPOINT_DIR / 'README.md'} and {out}")
+    print(f"wrote {CHECKPOINT_DIR / 'README.md'}")
+    write_results("checkpoints", {"machine": measured_on, "checkpoints": rows})
 
 
 if __name__ == "__main__":

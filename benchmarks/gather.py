@@ -20,12 +20,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import sys
-from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-RESULTS = REPO / "benchmarks" / "results"
+from record import REPO, RESULTS, machine, write_results
+
 README = REPO / "README.md"
 BEGIN, END = "<!-- results:begin -->", "<!-- results:end -->"
 
@@ -51,12 +49,7 @@ SOURCES = {
 }
 
 
-def machine() -> dict:
-    import torch
-
-    return {"platform": platform.platform(), "processor": platform.processor() or platform.machine(),
-            "cpu_count": __import__("os").cpu_count(), "python": platform.python_version(),
-            "torch": torch.__version__, "threads": torch.get_num_threads()}
+MACHINE = ("platform", "processor", "cpu_count", "python", "torch", "threads")  # what comparison.json records
 
 
 def measure_comparison(device: str, only=None) -> dict:
@@ -82,11 +75,9 @@ def measure_comparison(device: str, only=None) -> dict:
 
     val = VIDDataset(default_data_root(), "val")
     data = f"data_small val ({len(val.videos)} videos, {sum(len(v) for v in val.videos)} frames)"
-    payload = {"machine": {**machine(), "device": device}, "data": data,
+    payload = {"machine": machine(*MACHINE, device=device), "data": data,
                "methods": {m: fresh[m] if m in fresh else old[m] for m in methods}}
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "comparison.json").write_text(json.dumps(payload, indent=2) + "\n")
-    return payload
+    return write_results("comparison", payload)
 
 
 def comparison_markdown(payload: dict) -> str:
@@ -175,14 +166,13 @@ def main(argv=None) -> int:
     if not (RESULTS / "comparison.json").is_file():
         print("error: benchmarks/results/comparison.json is missing; run without --collect-only", file=sys.stderr)
         return 2
-    parts, summary = [], {"gathered_on": machine(), "benchmarks": {}}
+    parts, summary = [], {"gathered_on": machine(*MACHINE), "benchmarks": {}}
     for name in SOURCES:
         text, data = section(name)
         parts.append(text)
         summary["benchmarks"][name] = {"title": SOURCES[name][0], "command": SOURCES[name][1], "results": data}
     page = "# minivod benchmarks\n\nGathered by `python benchmarks/gather.py`.\n\n" + "\n".join(parts)
-    (RESULTS / "summary.md").write_text(page)
-    (RESULTS / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    write_results("summary", summary, page)
     comparison = json.loads((RESULTS / "comparison.json").read_text())
     block = comparison_markdown(comparison) + "\nAll benchmark tables: [`benchmarks/results/summary.md`]" \
                                               "(benchmarks/results/summary.md).\n"

@@ -22,9 +22,7 @@ benchmarks/results/mst_leak_<label>.json and .md.
 from __future__ import annotations
 
 import argparse
-import json
 import platform
-from pathlib import Path
 
 import torch
 from torchvision.ops import box_iou
@@ -38,7 +36,7 @@ from minivod.engine.inference import FeatureCache
 from minivod.engine.train import resolve_device
 from minivod.methods import get_method
 
-OUT = Path(__file__).parent / "results"
+from record import write_results
 
 
 class Recorder:
@@ -152,9 +150,7 @@ def main():
                   machine=f"{platform.machine()}, torch {torch.__version__}, {device}")
     text = report(args.label, args.method, str(checkpoint), result)
     print(text)
-    OUT.mkdir(exist_ok=True)
-    (OUT / f"mst_leak_{args.label}.json").write_text(json.dumps(result, indent=1) + "\n")
-    (OUT / f"mst_leak_{args.label}.md").write_text(text + f"\n`{result['command']}`\n")
+    write_results(f"mst_leak_{args.label}", result, text + f"\n`{result['command']}`\n")
 
 
 if __name__ == "__main__":

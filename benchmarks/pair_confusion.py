@@ -12,9 +12,7 @@ each speed group. Writes benchmarks/results/pair_confusion.json and .md.
 from __future__ import annotations
 
 import argparse
-import json
 from collections import defaultdict
-from pathlib import Path
 
 from minivod.data.motion import motion_group
 from minivod.data.vid import VIDDataset
@@ -22,7 +20,7 @@ from minivod.engine.evaluate import default_data_root, load_model, predict_datas
 from minivod.engine.train import resolve_device
 from minivod.eval.per_box import box_answers
 
-OUT = Path(__file__).parent / "results"
+from record import write_results
 OUTCOMES = ("right", "pair", "other", "missed")
 
 
@@ -70,10 +68,7 @@ def main():
     text = ("Top-scoring detection on each ground-truth box of data_small val (IoU >= 0.5): right class / the other "
             "class of its texture pair / no detection.\n\n" + "\n".join(lines) + "\n")
     print(text)
-    OUT.mkdir(parents=True, exist_ok=True)
-    (OUT / "pair_confusion.json").write_text(json.dumps(results, indent=2) + "\n")
-    (OUT / "pair_confusion.md").write_text(text)
-    print(f"wrote {OUT / 'pair_confusion.json'} and .md")
+    write_results("pair_confusion", results, text)
 
 
 if __name__ == "__main__":

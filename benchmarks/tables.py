@@ -1,35 +1,44 @@
-"""The Markdown table every accuracy benchmark prints: one row per setting.
+"""The rows and Markdown tables of the benchmarks.
 
-Imported by the scripts in this folder (``python benchmarks/X.py`` puts the folder on ``sys.path``).
+A benchmark row is the evaluator's headline figures (``minivod.eval.figures``, the demo's row too)
+with ms/frame. In the ablation results files (``selsa_dsfnet``, ``mst``, ``psla``, ``ssvd``) the
+clean / degraded figures are keyed ``clean`` and ``degraded`` (:func:`row`); the run records and
+the seed tables keep the evaluator's ``mAP_clean`` / ``mAP_degraded``. Imported by the scripts in
+this folder (``python benchmarks/X.py`` puts the folder on ``sys.path``).
 """
 from __future__ import annotations
+
+import statistics
+
+from minivod.eval import FIGURES, figures
 
 COLUMNS = (("mAP", "mAP"), ("mAP_slow", "slow"), ("mAP_medium", "medium"), ("mAP_fast", "fast"),
            ("clean", "clean"), ("degraded", "degraded"))
 
 
+# --------------------------------------------------------------------------- rows
+def row(result: dict, ms_per_frame: float) -> dict:
+    """An ``evaluate_vid`` result and its ms/frame as one row of an ablation table."""
+    f = figures(result)
+    return {"mAP": f["mAP"], "mAP_slow": f["mAP_slow"], "mAP_medium": f["mAP_medium"], "mAP_fast": f["mAP_fast"],
+            "clean": f["mAP_clean"], "degraded": f["mAP_degraded"], "ms_per_frame": ms_per_frame}
+
+
+def show(label: str, r: dict, ms_digits: int = 1) -> None:
+    """Print a row as it is measured (the tables come at the end)."""
+    cells = "  ".join(f"{t} {'-' if r.get(k) is None else format(r[k], '.3f')}" for k, t in COLUMNS)
+    print(f"  {label:<40} {cells}  {r['ms_per_frame']:.{ms_digits}f} ms/frame", flush=True)
+
+
+# --------------------------------------------------------------------------- cells
 def _cell(v) -> str:
     if v is None:
         return "-"
     return f"{v:,}" if isinstance(v, int) else f"{v:.3f}" if isinstance(v, float) else str(v)
 
 
-def md_table(title: str, rows: dict, extra=(), first: str = "setting", ms_digits: int = 1) -> str:
-    """``rows``: ``{setting: {mAP, mAP_slow, mAP_medium, mAP_fast, clean, degraded, ms_per_frame, *extra}}``."""
-    head = f"| {first} | " + " | ".join(t for _, t in COLUMNS) + " | ms/frame |" + "".join(f" {e} |" for e in extra)
-    lines = [f"### {title}", "", head, "| --- |" + " ---: |" * (len(COLUMNS) + 1 + len(extra))]
-    for name, r in rows.items():
-        ms = r.get("ms_per_frame")
-        cells = [_cell(r.get(k)) for k, _ in COLUMNS] + ["-" if ms is None else f"{ms:.{ms_digits}f}"]
-        cells += [_cell(r.get(e)) for e in extra]
-        lines.append(f"| {name} | " + " | ".join(cells) + " |")
-    return "\n".join(lines) + "\n"
-
-
 def mean_std(values) -> tuple[float, float]:
     """Mean and sample standard deviation (n - 1; 0 for a single run) of a row's runs."""
-    import statistics
-
     values = [float(v) for v in values]
     return statistics.fmean(values), (statistics.stdev(values) if len(values) > 1 else 0.0)
 
@@ -47,11 +56,32 @@ def fmt_interval(c: dict) -> str:
     return f"{c['diff']:+.3f} [{c['low']:+.3f}, {c['high']:+.3f}]"
 
 
-def seeds_table(title: str, runs: dict, figures=("mAP", "mAP_slow", "mAP_medium", "mAP_fast", "mAP_clean",
-                                                 "mAP_degraded")) -> str:
-    """``runs``: ``{row: [result dict per seed]}`` -> one Markdown row per setting with mean ± std per figure."""
-    head = "| setting | " + " | ".join(f.replace("mAP_", "") for f in figures) + " |"
-    lines = [f"### {title}", "", head, "| --- |" + " ---: |" * len(figures)]
-    for name, results in runs.items():
-        lines.append(f"| {name} | " + " | ".join(fmt_mean_std([r[f] for r in results]) for f in figures) + " |")
-    return "\n".join(lines) + "\n"
+def intervals(comparison: dict, figures=FIGURES) -> list[str]:
+    """The cells of one paired-bootstrap comparison (``{figure: entry}``), one per figure."""
+    return [fmt_interval(comparison[f]) for f in figures]
+
+
+def short(figure: str) -> str:
+    """A figure's column title: ``mAP_slow`` -> ``slow``."""
+    return figure.replace("mAP_", "")
+
+
+# --------------------------------------------------------------------------- tables
+def markdown_table(head, rows, align: str | None = None) -> str:
+    """``head``: column titles; ``rows``: lists of cell texts; ``align``: ``l`` / ``r`` per column
+    (default: the first left, the others right). No trailing newline."""
+    align = align or "l" + "r" * (len(head) - 1)
+    lines = ["| " + " | ".join(head) + " |", "|" + "".join(" --- |" if a == "l" else " ---: |" for a in align)]
+    lines += ["|" + "|".join(f" {c} " if c else " " for c in cells) + "|" for cells in rows]  # empty: "| |"
+    return "\n".join(lines)
+
+
+def md_table(title: str, rows: dict, extra=(), first: str = "setting", ms_digits: int = 1) -> str:
+    """``rows``: ``{setting: {mAP, mAP_slow, mAP_medium, mAP_fast, clean, degraded, ms_per_frame, *extra}}``."""
+    head = [first] + [t for _, t in COLUMNS] + ["ms/frame"] + list(extra)
+    body = []
+    for name, r in rows.items():
+        ms = r.get("ms_per_frame")
+        body.append([name] + [_cell(r.get(k)) for k, _ in COLUMNS] + ["-" if ms is None else f"{ms:.{ms_digits}f}"]
+                    + [_cell(r.get(e)) for e in extra])
+    return f"### {title}\n\n" + markdown_table(head, body) + "\n"

@@ -19,8 +19,6 @@ benchmarks/results/texture_probe_<backbone|method>.json and .md.
 from __future__ import annotations
 
 import argparse
-import json
-import platform
 from pathlib import Path
 
 import torch
@@ -33,7 +31,7 @@ from minivod.models.backbone import load_tiny_backbone
 from minivod.models.config import tiny_config
 from minivod.models.transform import FrameTransform
 
-OUT = Path(__file__).parent / "results"
+from record import machine, write_results
 
 
 def main():
@@ -70,12 +68,9 @@ def main():
     command = "python benchmarks/texture_probe.py" + (f" --method {args.method}" if args.method else "")
     text = "\n".join(lines) + f"\n\nCommand: `{command}`\n"
     print(text)
-    OUT.mkdir(parents=True, exist_ok=True)
-    machine = {"platform": platform.platform(), "torch": torch.__version__, "device": device}
-    record = {"machine": machine, "probed": what, "command": command, "train_boxes": train_boxes,
-              "val_boxes": counts, "probes": rows}
-    (OUT / f"texture_probe_{tag}.json").write_text(json.dumps(record, indent=2) + "\n")
-    (OUT / f"texture_probe_{tag}.md").write_text(text)
+    record = {"machine": machine("platform", "torch", device=device), "probed": what, "command": command,
+              "train_boxes": train_boxes, "val_boxes": counts, "probes": rows}
+    write_results(f"texture_probe_{tag}", record, text)
 
 
 if __name__ == "__main__":

@@ -16,6 +16,7 @@ import torch
 
 from minivod.engine.evaluate import (CHECKPOINT_DIR, default_data_root, load_model, predict_dataset,
                                      score_dataset)
+from minivod.eval import figures
 from minivod.methods import METHOD_NAMES, METHODS
 from minivod.models import count_parameters
 
@@ -48,12 +49,9 @@ def compare(methods, data, device: str, progress: bool = True, dataset=None, kee
         per_video, timing = predict_dataset(model, method, dataset, device, progress)
         plain, detections = score_dataset(per_video, dataset)
         with_seq, _ = score_dataset(per_video, dataset, use_seq_nms=True)
-        tags = plain.get("mAP_by_tag", {})
         rows[method] = {
-            "mAP": plain["mAP"], "mAP_slow": plain["mAP_slow"], "mAP_medium": plain["mAP_medium"],
-            "mAP_fast": plain["mAP_fast"], "mAP_clean": tags.get("clean", math.nan),
-            "mAP_degraded": tags.get("degraded", math.nan), "mAP_seq_nms": with_seq["mAP"],
-            "mAP_by_tag": tags, "ms_per_frame": timing["ms_per_frame"],
+            **figures(plain, missing=math.nan), "mAP_seq_nms": with_seq["mAP"],
+            "mAP_by_tag": plain.get("mAP_by_tag", {}), "ms_per_frame": timing["ms_per_frame"],
             "params_M": count_parameters(model) / 1e6, "checkpoint_iterations": meta.get("iteration"),
             # checkpoints trained from scratch predate the pre-trained tiny backbone and today's data_small
             "backbone_start": "pre-trained" if meta["config"].get("pretrained_backbone") else "scratch",

@@ -6,47 +6,11 @@ import numpy as np
 import pytest
 
 from minivod.cli import main
-from minivod.eval import evaluate_vid
-from minivod.eval.bootstrap import (FIGURES, _Matched, _Split, bootstrap_reference, paired_bootstrap,
+from minivod.eval import FIGURES, evaluate_vid
+from minivod.eval.bootstrap import (_Matched, _Split, bootstrap_reference, paired_bootstrap,
                                     replicate_figures)
-from minivod.eval.ground_truth import FrameGroundTruth, GroundTruth
 from minivod.eval.results_io import VIDDetections, write_vid_results
-
-TAGS = [(), (), ("motion_blur",), ("defocus", "occlusion"), ()]
-
-
-def make_case(seed=0, videos=6, frames=5, classes=3, max_boxes=4):
-    """Ground truth with speed and tag info (some frames empty) and a detector's output on it.
-
-    The last video holds class 1 only, so a replicate drawing only it has no box of the other classes.
-    """
-    rng = np.random.default_rng(seed)
-    gt_frames, video_of, rows = {}, {}, []
-    index = 1
-    for v in range(videos):
-        for t in range(frames):
-            n = int(rng.integers(0, max_boxes)) if (v + t) % 7 else 0  # every 7th frame has no box
-            xy = rng.uniform(0, 80, (n, 2))
-            wh = rng.uniform(12, 30, (n, 2))
-            boxes = np.concatenate([xy, xy + wh], 1)  # (n, 4)
-            labels = rng.integers(1, classes + 1, n) if v < videos - 1 else np.ones(n, np.int64)
-            gt_frames[index] = FrameGroundTruth(boxes, labels, rng.uniform(0.5, 1.0, n),
-                                                [TAGS[int(k)] for k in rng.integers(0, len(TAGS), n)])
-            video_of[index] = f"video_{v:02d}"
-            for b, lab in zip(boxes, labels):  # a detection on most boxes, sometimes of the wrong class
-                if rng.random() < 0.85:
-                    wrong = rng.random() < 0.2
-                    rows.append((index, (lab % classes) + 1 if wrong else lab, rng.uniform(0.3, 1.0),
-                                 *(b + rng.normal(0, 1.5, 4))))
-            for _ in range(int(rng.integers(0, 3))):  # false positives, also on frames without boxes
-                x, y = rng.uniform(0, 90, 2)
-                rows.append((index, rng.integers(1, classes + 1), rng.uniform(0, 0.8), x, y, x + 15, y + 15))
-            index += 1
-    r = np.array(rows, dtype=np.float64)
-    r[:, 5] = np.maximum(r[:, 5], r[:, 3])
-    r[:, 6] = np.maximum(r[:, 6], r[:, 4])
-    dets = VIDDetections(r[:, 0], r[:, 1], r[:, 2], r[:, 3:7])
-    return GroundTruth(gt_frames, [f"c{k}" for k in range(1, classes + 1)]), dets, video_of
+from minivod.eval.synthetic import synthetic_case
 
 
 def same(x, y, tol=1e-9) -> bool:
@@ -62,7 +26,7 @@ def same(x, y, tol=1e-9) -> bool:
     ["video_01", "video_02", "video_02", "video_04", "video_05", "video_05"],
 ])
 def test_fast_path_equals_the_reference(drawn):
-    gt, dets, videos = make_case()
+    gt, dets, videos = synthetic_case()
     names = sorted(set(videos.values()))
     counts = np.array([drawn.count(n) for n in names])  # (V,) the replicate's video multiplicities
     fast = replicate_figures(gt, dets, videos, counts)
@@ -77,7 +41,7 @@ def test_fast_path_equals_the_reference(drawn):
 
 @pytest.mark.parametrize("seed", [1, 2, 3])
 def test_fast_path_equals_the_reference_on_random_draws(seed):
-    gt, dets, videos = make_case(seed=seed, videos=5, classes=2)
+    gt, dets, videos = synthetic_case(seed=seed, videos=5, classes=2)
     names = sorted(set(videos.values()))
     rng = np.random.default_rng(seed)
     for _ in range(3):
@@ -89,7 +53,7 @@ def test_fast_path_equals_the_reference_on_random_draws(seed):
 
 
 def test_full_sample_matches_evaluate_vid():
-    gt, dets, videos = make_case(seed=1)
+    gt, dets, videos = synthetic_case(seed=1)
     full = evaluate_vid(dets, gt)
     expected = {"mAP": full["mAP"], "mAP_slow": full["mAP_slow"], "mAP_medium": full["mAP_medium"],
                 "mAP_fast": full["mAP_fast"], "mAP_clean": full["mAP_by_tag"]["clean"],
@@ -101,7 +65,7 @@ def test_full_sample_matches_evaluate_vid():
 
 # --------------------------------------------------------------------------- (b, c, d) intervals
 def test_a_detector_against_itself_is_zero():
-    gt, dets, videos = make_case(seed=2)
+    gt, dets, videos = synthetic_case(seed=2)
     out = paired_bootstrap(gt, dets, dets, videos, resamples=200)
     assert set(out) == set(FIGURES) | {"_meta"}
     for k in FIGURES:
@@ -109,7 +73,7 @@ def test_a_detector_against_itself_is_zero():
 
 
 def test_small_score_noise_is_not_established():
-    gt, dets, videos = make_case(seed=3, videos=12)
+    gt, dets, videos = synthetic_case(seed=3, videos=12)
     rng = np.random.default_rng(0)
     jittered = VIDDetections(dets.frame_index, dets.labels, dets.scores * rng.uniform(0.97, 1.03, len(dets)),
                              dets.boxes)
@@ -118,7 +82,7 @@ def test_small_score_noise_is_not_established():
 
 
 def test_half_the_true_positives_removed_is_clearly_worse():
-    gt, dets, videos = make_case(seed=3, videos=12)
+    gt, dets, videos = synthetic_case(seed=3, videos=12)
     matched = _Matched(dets, _Split(gt, videos))  # the protocol's matching, rows in its canonical order
     is_tp = np.zeros(len(dets), bool)
     is_tp[matched.order] = matched.matched >= 0  # (D,) in the input order

@@ -1,19 +1,16 @@
 """Seq-NMS: hand-made cases, and exact parity with a plain Python reference loop.
 
-``reference_seq_nms`` is the algorithm as the paper states it, with lists and
-loops, recomputing the whole dynamic program for every path; the batched
-version (``minivod.eval.seq_nms``) must give exactly the same boxes and scores.
-``benchmarks/bench_eval.py`` imports it to time the two.
+``reference_seq_nms`` (``minivod.eval.seq_nms``) is the algorithm as the paper states it, with
+lists and loops, recomputing the whole dynamic program for every path; the batched version
+must give exactly the same boxes and scores. ``benchmarks/bench_eval.py`` times the two.
 """
 from __future__ import annotations
 
-import math
-
-import numpy as np
 import pytest
 import torch
 
 from minivod.eval import seq_nms
+from minivod.eval.seq_nms import reference_seq_nms
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -24,64 +21,6 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(n)
-
-
-def _iou(a, b):
-    """torchvision's box_iou for one pair (continuous convention), same operations."""
-    w = max(min(a[2], b[2]) - max(a[0], b[0]), 0.0)
-    h = max(min(a[3], b[3]) - max(a[1], b[1]), 0.0)
-    inter = w * h
-    return inter / ((a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter)
-
-
-def reference_seq_nms(frames, link_threshold=0.5, suppress_threshold=0.3, nms_threshold=0.5, rescore="avg"):
-    """Plain Python Seq-NMS over one video; same input and output as ``seq_nms``."""
-    T = len(frames)
-    B = [f[0].double().tolist() for f in frames]
-    S = [f[1].double().tolist() for f in frames]
-    L = [f[2].tolist() for f in frames]
-    new_score = [[None] * len(s) for s in S]  # None: suppressed
-    for c in sorted({lab for labels in L for lab in labels}):
-        ids = [[i for i, lab in enumerate(L[t]) if lab == c] for t in range(T)]
-        alive = [set(i) for i in ids]
-        # links[t][i]: boxes j of frame t - 1 with IoU >= link_threshold, in order
-        links = [{i: [j for j in (ids[t - 1] if t else []) if _iou(B[t - 1][j], B[t][i]) >= link_threshold]
-                  for i in ids[t]} for t in range(T)]
-        while True:
-            acc, pred = [{} for _ in range(T)], [{} for _ in range(T)]
-            for t in range(T):
-                for i in ids[t]:
-                    if i not in alive[t]:
-                        continue
-                    best, arg = -math.inf, -1
-                    for j in links[t][i]:
-                        if j in alive[t - 1] and acc[t - 1][j] > best:
-                            best, arg = acc[t - 1][j], j
-                    acc[t][i], pred[t][i] = (S[t][i] + best, arg) if best > 0 else (S[t][i], -1)
-            end, best = None, -math.inf
-            for t in range(T):
-                for i in ids[t]:
-                    if i in acc[t] and acc[t][i] > best:
-                        end, best = (t, i), acc[t][i]
-            if end is None:
-                break
-            path, (t, i) = [], end
-            while i >= 0:
-                path.append((t, i))
-                t, i = t - 1, pred[t][i]
-            value = best / len(path) if rescore == "avg" else max(S[t][i] for t, i in path)
-            for t, i in path:
-                new_score[t][i] = value
-                alive[t] = {k for k in alive[t] if k != i and _iou(B[t][i], B[t][k]) < suppress_threshold}
-    out = []
-    for t in range(T):
-        order = sorted((i for i, s in enumerate(new_score[t]) if s is not None), key=lambda i: -new_score[t][i])
-        keep = []
-        for i in order:
-            if all(L[t][k] != L[t][i] or _iou(B[t][k], B[t][i]) <= nms_threshold for k in keep):
-                keep.append(i)
-        out.append([(tuple(np.float32(B[t][i])), np.float32(new_score[t][i]), L[t][i]) for i in keep])
-    return out
 
 
 def _as_rows(output):

@@ -3,10 +3,11 @@ breakdowns), the result-file reader and writer, Seq-NMS, and plots.
 
 - ``ground_truth.py``  the split's ground truth (:class:`GroundTruth`)
 - ``results_io.py``    detections (:class:`VIDDetections`) and the ILSVRC result file
-- ``vid_eval.py``      matching, AP, :func:`evaluate_vid`
+- ``vid_eval.py``      matching, AP, :func:`evaluate_vid`, its headline :func:`figures`
 - ``breakdown.py``     how detections count for one group (slow / medium / fast, a tag)
 - ``bootstrap.py``     paired bootstrap over videos: is B better than A, or is it noise?
-- ``seq_nms.py``       Seq-NMS post-processing over a video
+- ``seq_nms.py``       Seq-NMS post-processing over a video (and its plain-loop reference)
+- ``synthetic.py``     a small synthetic split and detections, for checks and timings
 - ``plots.py``         precision-recall curves and AP by group
 - ``cli.py``           ``python -m minivod evaluate`` and ``compare``
 """
@@ -15,15 +16,17 @@ from minivod.eval.ground_truth import FrameGroundTruth, GroundTruth, ground_trut
 from minivod.eval.results_io import VIDDetections, as_vid_detections, read_vid_results, write_vid_results
 from minivod.eval.seq_nms import seq_nms, seq_nms_class
 from minivod.eval.vid_eval import (
+    FIGURES,
     average_precision,
     evaluate_vid,
+    figures,
     match_detections,
     paired_iou_vid,
 )
 
 __all__ = [
-    "CLEAN", "SPEED_GROUPS", "FrameGroundTruth", "GroundTruth", "VIDDetections",
-    "as_vid_detections", "average_precision", "evaluate_vid", "ground_truth_from_dataset",
+    "CLEAN", "FIGURES", "SPEED_GROUPS", "FrameGroundTruth", "GroundTruth", "VIDDetections",
+    "as_vid_detections", "average_precision", "evaluate_vid", "figures", "ground_truth_from_dataset",
     "group_weights", "match_detections", "paired_iou_vid", "read_vid_results", "seq_nms",
     "seq_nms_class", "speed_group_masks", "tag_group_masks", "write_vid_results",
 ]

@@ -50,9 +50,7 @@ from minivod.eval.breakdown import group_weights, speed_group_masks, tag_group_m
 from minivod.eval.ground_truth import FrameGroundTruth, GroundTruth
 from minivod.eval.results_io import VIDDetections, as_vid_detections
 from minivod.eval.vid_eval import (_frame_positions, canonical_order, class_ranking, evaluate_vid,
-                                   frame_overlaps, match_detections)
-
-FIGURES = ("mAP", "mAP_slow", "mAP_medium", "mAP_fast", "mAP_clean", "mAP_degraded")
+                                   figures, frame_overlaps, match_detections)
 
 
 def frame_videos(dataset) -> dict[int, str]:
@@ -193,9 +191,9 @@ def paired_bootstrap(gt: GroundTruth, a, b, videos: dict, resamples: int = 1000,
         resamples: bootstrap replicates R (each draws the V videos with replacement)
         seed: seed of the draws (``numpy.random.default_rng``)
     Returns:
-        ``{figure: {"a", "b", "diff" (b - a), "low", "high"}}`` for the figures of :data:`FIGURES` the ground
-        truth supports (``a``, ``b``, ``diff`` on the split itself), plus ``"_meta"``
-        (``num_videos``, ``resamples``, ``seed``, ``level``)
+        ``{figure: {"a", "b", "diff" (b - a), "low", "high"}}`` for the figures of
+        :data:`minivod.eval.FIGURES` the ground truth supports (``a``, ``b``, ``diff`` on the split
+        itself), plus ``"_meta"`` (``num_videos``, ``resamples``, ``seed``, ``level``)
     """
     split = _Split(gt, videos)
     V = split.num_videos
@@ -259,7 +257,4 @@ def bootstrap_reference(gt: GroundTruth, dets, videos: dict, drawn: list) -> dic
     on the explicitly resampled split (``drawn``: video names, repeats allowed)."""
     resampled_gt, resampled_dets = resample_split(gt, dets, videos, drawn)
     result = evaluate_vid(resampled_dets, resampled_gt)
-    tags = result["mAP_by_tag"]
-    out = {"mAP": result["mAP"], "mAP_slow": result["mAP_slow"], "mAP_medium": result["mAP_medium"],
-           "mAP_fast": result["mAP_fast"], "mAP_clean": tags.get("clean"), "mAP_degraded": tags.get("degraded")}
-    return {k: v for k, v in out.items() if v is not None}
+    return {k: v for k, v in figures(result).items() if v is not None}

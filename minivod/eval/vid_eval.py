@@ -301,3 +301,20 @@ def evaluate_vid(detections, ground_truth: GroundTruth, *, motion_breakdown: boo
             result["mAP_by_tag"] = maps
             result["per_class_by_tag"] = per_class
     return result
+
+
+# --------------------------------------------------------------------------- the headline figures
+FIGURES = ("mAP", "mAP_slow", "mAP_medium", "mAP_fast", "mAP_clean", "mAP_degraded")
+
+
+def figures(result: dict, tags=("clean", "degraded"), missing=None) -> dict:
+    """The headline figures of an :func:`evaluate_vid` result, as one flat row.
+
+    ``mAP``, ``mAP_slow`` / ``mAP_medium`` / ``mAP_fast``, then ``mAP_<tag>`` for each of ``tags``
+    (``clean``: boxes without a degradation tag, ``degraded``: with any; ``missing`` when no box has
+    the tag). The row of the demo, the benchmarks and the bootstrap (:data:`FIGURES`).
+    """
+    by_tag = result.get("mAP_by_tag", {})
+    row = {k: result[k] for k in ("mAP", "mAP_slow", "mAP_medium", "mAP_fast")}
+    row.update({f"mAP_{tag}": by_tag.get(tag, missing) for tag in tags})
+    return row

@@ -1,0 +1,77 @@
+"""What a benchmark writes: its results files, named by what was measured, and the machine it ran on.
+
+Every script writes ``benchmarks/results/<name>.json`` (the numbers, with a ``machine`` entry) and
+most also ``<name>.md`` (its tables); ``benchmarks/gather.py`` and the notebooks read them, so the
+keys of a file never change. Imported by the scripts in this folder (``python benchmarks/X.py`` puts
+the folder on ``sys.path``).
+"""
+from __future__ import annotations
+
+import json
+import os
+import platform
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+RESULTS = REPO / "benchmarks" / "results"
+FULL_BUDGET = 3000  # training iterations of every shipped checkpoint (the tiny preset's default)
+
+
+def _torch():
+    import torch
+
+    return torch
+
+
+# how each fact about the machine is read; a results file names the facts it records
+FACTS = {
+    "platform": platform.platform,
+    "processor": lambda: platform.processor() or platform.machine(),
+    "cpu_count": os.cpu_count,
+    "python": platform.python_version,
+    "torch": lambda: _torch().__version__,
+    "numpy": lambda: __import__("numpy").__version__,
+    "threads": lambda: _torch().get_num_threads(),
+    "omp_num_threads": lambda: os.environ.get("OMP_NUM_THREADS"),
+}
+
+
+def machine(*facts: str, **given) -> dict:
+    """``{fact: value}`` for each named fact of :data:`FACTS`, then ``given`` (e.g. ``device="cpu"``).
+
+    Each results file keeps the facts (and key names) it has always recorded, e.g.
+    ``machine("platform", "processor", "torch", "threads", device=device)``.
+    """
+    return {**{f: FACTS[f]() for f in facts}, **given}
+
+
+def results_name(base: str, iters: int | None = None, videos: int | None = None) -> str:
+    """``<base>``, ``_<iters>it`` for a reduced training budget, ``_<videos>videos`` for a subset of val.
+
+    ``mst`` at the full budget on all of val; ``mst_600it`` at 600 iterations; ``ssvd_4videos`` on the
+    first 4 val videos (``--quick``): reduced numbers are never mistaken for the full ones.
+    """
+    name = base
+    if iters is not None and iters != FULL_BUDGET:
+        name += f"_{iters}it"
+    if videos is not None:
+        name += f"_{videos}videos"
+    return name
+
+
+def write_results(name: str, results: dict, markdown=None, keep_earlier: bool = False, out: Path = RESULTS) -> dict:
+    """Write ``out/<name>.json`` and, with ``markdown``, ``out/<name>.md``; returns what was written.
+
+    ``keep_earlier``: the entries of an existing ``<name>.json`` that this call did not measure are
+    kept (a script measuring one part at a time, e.g. ``--parts table3``). ``markdown``: the page's
+    text, or a function of the written results that makes it.
+    """
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / f"{name}.json"
+    if keep_earlier and path.is_file():
+        results = {**json.loads(path.read_text()), **results}
+    path.write_text(json.dumps(results, indent=2) + "\n")
+    if markdown is not None:
+        (out / f"{name}.md").write_text(markdown(results) if callable(markdown) else markdown)
+    print(f"wrote {path}" + (" and .md" if markdown is not None else ""))
+    return results
