@@ -160,12 +160,11 @@ def training_setup(method: str, data: Path, seed: int = 0):
     torch.manual_seed(seed)
     dataset = VIDDataset(data, "train", with_det=cfg.with_det)
     model = build_model(method, "tiny", len(dataset.class_map))
-    if hasattr(model, "set_iteration"):
-        model.set_iteration(cfg.iters, cfg.iters)  # the last (multi-frame) phase
+    model.set_iteration(cfg.iters, cfg.iters)  # the last (multi-frame) phase (SSVD); a no-op for the others
     transform = ClipTransform(model.cfg.min_size, model.cfg.max_size, train=True, **cfg.augment)
     clips = TrainClips(dataset, k=spec.train_support, frames_per_video=cfg.frames_per_video,
                        window=spec.train_window, transform=transform, seed=seed,
-                       support_fn=model.train_support_fn() or spec.train_support_fn)
+                       support_fn=model.train_support_fn())
     opt, sched = make_optimizer(model, cfg)
     generator = torch.Generator().manual_seed(seed)
 

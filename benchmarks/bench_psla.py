@@ -35,7 +35,8 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from minivod.data.vid import VIDDataset, load_image
 from minivod.engine.evaluate import default_data_root, load_model, predict_dataset, score_dataset, shipped_checkpoint
-from minivod.methods.psla_detector import key_frames, predict_video
+from minivod.data.sampling import KeyFrameSchedule, key_frames
+from minivod.engine.inference import detect_video_key_frames
 from minivod.models import count_parameters
 
 from record import machine, write_results
@@ -65,7 +66,8 @@ def run_psla(model, dataset, interval):
     """Detections of every val video with the key-frame schedule; (per_video, seconds, key frames)."""
     per_video, seconds, keys = [], 0.0, 0
     for video in dataset.videos:
-        dets, record, spent = predict_video(model, video, "cpu", interval=interval)
+        dets, record, spent = detect_video_key_frames(model, video, "cpu",
+                                                      KeyFrameSchedule(interval, model.opts.key_position))
         per_video.append(dets)
         seconds, keys = seconds + spent, keys + record.computed
     return per_video, seconds, keys

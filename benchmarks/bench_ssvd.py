@@ -82,14 +82,16 @@ def trained(method, iters, device, skip_train):
 
 def no_supports(model, video, device):
     """Algorithm 2 with no support frame: the reference frame through the streams' heads alone."""
-    from minivod.methods.ssvd import detect_video_buffered
+    from minivod.data.sampling import BufferedSchedule
+    from minivod.engine.inference import detect_video_buffered
 
-    return detect_video_buffered(model, video, device, window=model.ssvd.window, num_support=0)
+    return detect_video_buffered(model, video, device, BufferedSchedule(model.ssvd.window, 0))
 
 
 def main():
+    from minivod.data.sampling import BufferedSchedule
+    from minivod.engine.inference import detect_video_buffered
     from minivod.methods.flownet import FlowPairs, flow_epe
-    from minivod.methods.ssvd import detect_video_buffered
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--iters", type=int, default=3000, help="training budget of the ablation variants")
@@ -130,7 +132,7 @@ def main():
             if models.get("ssvd") is not None:  # one head of the jointly trained SSVD, on the reference alone
                 for stream in models["ssvd"].stream_names:
                     def one_head(m, video, dev, stream=stream):
-                        return detect_video_buffered(m, video, dev, window=m.ssvd.window, num_support=0,
+                        return detect_video_buffered(m, video, dev, BufferedSchedule(m.ssvd.window, 0),
                                                      only=(stream,))
                     label = f"(d) SSVD's {stream} head only, 0 support frames"
                     rows[label] = score(models["ssvd"], "ssvd", val, device, one_head)
@@ -153,7 +155,7 @@ def main():
         rows = {}
         for k in ((0, 2, 6) if args.quick else (0, 2, 4, 6, 8, 2 * K)):
             def predict(m, video, dev, k=k):
-                return detect_video_buffered(m, video, dev, window=K, num_support=k)
+                return detect_video_buffered(m, video, dev, BufferedSchedule(K, k))
             rows[f"{k} support frames"] = score(model, "ssvd", val, device, predict)
             show(f"{k} support frames", rows[f"{k} support frames"])
         results["table5"] = rows
