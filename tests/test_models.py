@@ -360,13 +360,6 @@ def test_video_detector_base_is_the_shared_interface():
         Incomplete()  # detect and compute_losses are abstract
 
 
-def test_autocast_bfloat16_on_cpu():
-    model = tiny_model()
-    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
-        detections = model(torch.rand(1, 2, 3, 120, 160))
-    assert detections[0]["boxes"].dtype == torch.float32 and detections[0]["boxes"].shape[0] > 0
-
-
 # --------------------------------------------------------------------------- CUDA
 @pytest.mark.cuda
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")

@@ -21,7 +21,7 @@ from minivod.engine.inference import detect_video_buffered
 from minivod.models import preset
 from minivod.models.one_stage import LEVELS, OneStageDetector, build_one_stage
 
-from method_helpers import clips_with_boxes, overfit_loss_ratio
+from method_helpers import clips_with_boxes
 
 
 # --------------------------------------------------------------------------- warping and correlation
@@ -246,11 +246,6 @@ def test_training_phases_of_algorithm_1():
     assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in model.offset_predictor.parameters())
 
 
-def test_ssvd_overfits_a_tiny_batch():
-    torch.manual_seed(0)
-    assert overfit_loss_ratio(build_ssvd(preset("tiny", 8)), steps=15) < 0.7
-
-
 def test_window_supports_of_algorithm_2():
     assert window_supports(48, 20, 8, 6) == [12, 15, 18, 22, 25, 28]  # uniform over the buffer t-8..t+8
     assert window_supports(48, 0, 8, 6) == [1, 2, 4, 5, 7, 8]
@@ -279,18 +274,11 @@ def test_buffered_inference_runs_each_frame_once(tmp_path):
     assert model.test_schedule() == BufferedSchedule(model.ssvd.window, model.ssvd.test_support)
 
 
-def test_paper_preset_builds_and_takes_a_step():
-    torch.manual_seed(0)
-    model = build_model("ssvd", "paper", 30, min_size=64, max_size=96).train()  # two ResNet-101 FPNs: small frames
+def test_paper_preset_builds_with_its_parts():
+    """The paper preset's SSVD (its training step: tests/test_method_contract.py)."""
+    model = build_model("ssvd", "paper", 30, min_size=64, max_size=96)
     assert isinstance(model, SSVD) and model.fpn_sampling is not None  # one FPN per stream
     assert model.opts.fpn_channels == 256 and model.offset_predictor.offsets.out_channels == 72
-    model.set_iteration(10, 10)  # phase 2
-    images = torch.rand(1, 3, 3, 64, 96)
-    targets = [{"boxes": torch.tensor([[20.0, 10.0, 70.0, 50.0]]), "labels": torch.tensor([5])}]
-    losses = model(images, targets)
-    sum(losses.values()).backward()
-    assert all(torch.isfinite(v) for v in losses.values())
-    assert model.dconv.weight.grad is not None and model.flownet.estimators[0][0][0].weight.grad is not None
 
 
 def test_flow_pretraining_hook_trains_saves_and_reuses(tmp_path):

@@ -263,6 +263,7 @@ class OneStageDetector(VideoDetectorBase):
         for head, levels in zip(heads, streams):
             for key, value in head(levels).items():
                 outputs[key] += list(value.split(split, dim=1))
+        outputs = {key: [v.float() for v in values] for key, values in outputs.items()}  # bf16 autocast: decode in fp32
         per_level_anchors = [list(a.split(split)) * len(streams) for a in anchors]
         detections = self.heads[0].postprocess_detections(outputs, per_level_anchors, ref.image_sizes)
         for d in detections:

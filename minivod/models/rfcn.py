@@ -66,6 +66,7 @@ class PSRoIPredictor(nn.Module):
             class_logits (Tensor[N, K+1]), box_regression (Tensor[N, (K+1) * 4]) for the N = sum P_b RoIs
         """
         cls_maps, box_maps = self.score_maps(maps)
+        cls_maps, box_maps = cls_maps.to(rois[0].dtype), box_maps.to(rois[0].dtype)  # bf16 autocast: as the RoIs
         pool = dict(output_size=self.k, spatial_scale=self.spatial_scale, sampling_ratio=self.sampling_ratio)
         class_logits = ps_roi_align(cls_maps, rois, **pool).mean((2, 3))  # (N, K+1, k, k) -> vote (N, K+1)
         deltas = ps_roi_align(box_maps, rois, **pool).mean((2, 3))  # (N, 4, k, k) -> (N, 4)
