@@ -195,7 +195,7 @@ def test_motion_guided_sampling_starts_as_warping():
     """With the deformable conv at its identity start and zero predicted offsets, motion-guided
     sampling reads each support at p + flow(p): the warped map of Eq. (1)."""
     torch.manual_seed(0)
-    model = build_ssvd(preset("tiny", 8), fusion="motion_guided").eval()
+    model = build_ssvd(preset("tiny", 8), fusion="motion_guided", init="identity").eval()
     frames = model.frame_features(torch.rand(3, 3, 120, 160))
     ref, supports = frames.select([0]), frames.select([1, 2])
     flows = [torch.randn(2, 2, *ref.maps[k].shape[-2:]) * s for k, s in zip(LEVELS, (8, 16, 32, 64))]
@@ -204,6 +204,29 @@ def test_motion_guided_sampling_starts_as_warping():
               for k, f, s in zip(LEVELS, flows, (8, 16, 32, 64))]
     for a, b in zip(guided, warped):
         torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-4)
+
+
+def test_sampling_stream_starts_as_the_paper_does_and_the_flow_trains_slower():
+    """The paper initialises the offset predictor randomly (Sec. IV-B): every tap's offset moves and
+    gets a gradient from the first step; the identity start (``ssvd_identity_init``) gives zero offsets
+    and a centre-tap convolution. The flow network's parameters get the paper's flow learning rate."""
+    from minivod.engine.train import TrainConfig, make_optimizer
+
+    torch.manual_seed(0)
+    paper, identity = build_ssvd(preset("tiny", 8)), build_ssvd(preset("tiny", 8), init="identity")
+    pair = torch.randn(1, 2 * paper.opts.fpn_channels, 15, 20)
+    assert paper.offset_predictor(pair).abs().mean() > 0 and identity.offset_predictor(pair).abs().max() == 0
+    side_taps = identity.dconv.weight.clone()
+    side_taps[:, :, 1, 1] = 0
+    assert side_taps.abs().max() == 0 and paper.dconv.weight[:, :, 0, 0].abs().sum() > 0
+    cfg = TrainConfig.for_preset("tiny")
+    opt, _ = make_optimizer(paper, cfg)
+    flow_params = {id(p) for p in paper.flownet.parameters()}
+    lrs = {id(p): g["initial_lr"] for g in opt.param_groups for p in g["params"]}  # before the warm-up
+    assert {lrs[i] for i in flow_params} == {cfg.lr * paper.ssvd.flow_lr_factor}
+    assert {lr for i, lr in lrs.items() if i not in flow_params} == {cfg.lr}
+    baseline_opt, _ = make_optimizer(build_model("baseline", "tiny", 8), cfg)
+    assert len(baseline_opt.param_groups) == 1  # one learning rate for the others
 
 
 def test_ssvd_variants_build_and_aggregate_their_own_supports():

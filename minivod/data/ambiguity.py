@@ -15,7 +15,6 @@ what degradation does to that difference:
 from __future__ import annotations
 
 import numpy as np
-import torch
 import torch.nn.functional as F
 
 from minivod.data.generate import BLUR_SIGMA_RATIO, MAX_SHAKE_SIGMA

@@ -33,6 +33,7 @@ from minivod.data.transforms import MEAN_FILL, ClipTransform
 from minivod.data.vid import VIDDataset
 from minivod.engine.checkpoint import check_compatible, load_checkpoint, save_checkpoint
 from minivod.methods import build_model, get_method
+from minivod.models.base import VideoDetectorBase
 
 
 @dataclass
@@ -109,7 +110,15 @@ def lr_factor(cfg: TrainConfig, iteration: int) -> float:
 
 
 def make_optimizer(model, cfg: TrainConfig):
-    params = [p for p in model.parameters() if p.requires_grad]
+    """SGD over the trainable parameters at ``cfg.lr``, times the model's ``lr_factors`` for the parts
+    that train slower (SSVD's flow network); the schedule scales every group alike."""
+    factors = model.lr_factors() if isinstance(model, VideoDetectorBase) else {}
+    groups: dict[float, list] = {}
+    for name, p in model.named_parameters():
+        if p.requires_grad:
+            factor = next((f for prefix, f in factors.items() if name.startswith(prefix)), 1.0)
+            groups.setdefault(factor, []).append(p)
+    params = groups.get(1.0, []) if set(groups) <= {1.0} else [{"params": ps, "lr": cfg.lr * f} for f, ps in groups.items()]
     opt = torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda it: lr_factor(cfg, it))
     return opt, sched

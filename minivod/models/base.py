@@ -140,6 +140,11 @@ class VideoDetectorBase(nn.Module, abc.ABC):
         runs at test time instead of reference + supports (PSLA, SSVD); None: reference + supports."""
         return None
 
+    def lr_factors(self) -> dict[str, float]:
+        """Learning-rate factors by parameter-name prefix for parts that train slower than the rest
+        (SSVD's flow network); {}: one learning rate."""
+        return {}
+
     def train_support_fn(self) -> Optional[Callable[[int, int, Any], list[int]]]:
         """``(num_frames, ref, rng) -> positions`` of a training clip's supports when the model's own
         options decide them (PSLA's key-frame interval l); None: the method spec's sampler."""
