@@ -196,6 +196,20 @@ def test_training_clips_sample_key_frames_as_in_sec_4_1():
     assert build_psla(preset("tiny", 3)).test_schedule() == KeyFrameSchedule(10, "middle")
 
 
+def test_unscaled_eq1_and_the_paper_variants():
+    """``scaled=False`` is Eq. (1) as written (no 1/sqrt(c)); the d = 1, 2 variants use it."""
+    torch.manual_seed(0)
+    q, k = torch.randn(1, 16, 5, 6), torch.randn(1, 16, 5, 6)
+    offsets = sparse_offsets(1)
+    unscaled = local_weights(q, k, offsets, scaled=False)
+    assert torch.allclose(unscaled, local_weights(q * 4, k, offsets))  # sqrt(16) = 4
+    assert not torch.allclose(unscaled, local_weights(q, k, offsets))
+    for name, d in (("psla_d1_paper", 1), ("psla_d2_paper", 2)):
+        model = build_model(name, "tiny", 3)
+        assert model.opts.max_displacement == d and not model.opts.scaled and not model.opts.key_frame_loss
+        assert not model.dense_ft.align.scaled and len(model.dense_ft.align.offsets) == len(sparse_offsets(d))
+
+
 def test_training_clips_follow_the_models_key_frame_interval():
     """The training sampler reads l from the model's options (it was fixed at 10 whatever the option said)."""
     for interval in (10, 4):

@@ -33,7 +33,8 @@ For the comparisons of the paper's Tables 3 and 5, ``LocalAttention`` also runs:
 Choices the paper leaves open:
 
 - Eq. (1) is divided by sqrt(c), as in scaled dot-product attention, so that the
-  softmax of 256-channel embeddings does not saturate at initialisation.
+  softmax of 256-channel embeddings does not saturate at initialisation
+  (``scaled=False``: Eq. (1) as written).
 - f and g are 1x1 convolutions to ``embed_dim`` channels (256 in the paper, Sec. 3.5).
 """
 from __future__ import annotations
@@ -88,7 +89,8 @@ def neighbours(x: Tensor, offsets: Tensor) -> tuple[Tensor, Tensor]:
     return torch.stack(shifted_views(x, offsets), dim=2), valid_mask(offsets, *x.shape[-2:])
 
 
-def local_weights(query: Tensor, key: Tensor, offsets: Tensor, normalise: str = "softmax") -> Tensor:
+def local_weights(query: Tensor, key: Tensor, offsets: Tensor, normalise: str = "softmax",
+                  scaled: bool = True) -> Tensor:
     """Correspondence weights of every query position over its displaced key positions.
 
     Args:
@@ -96,11 +98,12 @@ def local_weights(query: Tensor, key: Tensor, offsets: Tensor, normalise: str = 
         key (Tensor[B, c, h, w]): f(F_t)
         offsets (Tensor[K, 2]): the neighbourhood, e.g. ``sparse_offsets(d)``
         normalise: ``softmax`` (PSLA Eq. 4) or ``sum`` (MatchTrans: affinities over their sum)
+        scaled: divide Eq. (1) by sqrt(c) (see the module docstring)
     Returns:
         Tensor[B, K, h, w]: weights summing to one over K at every position (0 where a
         displacement leaves the map)
     """
-    scale = math.sqrt(query.shape[1])
+    scale = math.sqrt(query.shape[1]) if scaled else 1.0
     c = torch.stack([(query * k).sum(1) for k in shifted_views(key, offsets)], dim=1) / scale  # PSLA Eq. (1): (B, K, h, w)
     valid = valid_mask(offsets, *query.shape[-2:])  # (K, h, w)
     if normalise == "softmax":
@@ -153,11 +156,13 @@ class LocalAttention(nn.Module):
         max_displacement (int): d (4 in the paper)
         mode (str): ``psla``, ``dense``, ``matchtrans`` or ``nonlocal``
         query_channels (int, optional): C of F_query when it differs from that of F_t
+        scaled (bool): divide Eq. (1) by sqrt(c) (local modes)
     """
 
     def __init__(self, channels: int, embed_dim: int = 256, max_displacement: int = 4, mode: str = "psla",
-                 query_channels: int | None = None):
+                 query_channels: int | None = None, scaled: bool = True):
         super().__init__()
+        self.scaled = scaled
         if mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
         self.mode, self.max_displacement = mode, max_displacement
@@ -179,7 +184,7 @@ class LocalAttention(nn.Module):
         if self.mode == "nonlocal":
             raise ValueError("nonlocal weights cover the whole map; use nonlocal_attention")
         q, k = self.embed(query_map, F_t)
-        return local_weights(q, k, self.offsets, "sum" if self.mode == "matchtrans" else "softmax")
+        return local_weights(q, k, self.offsets, "sum" if self.mode == "matchtrans" else "softmax", self.scaled)
 
     def forward(self, query_map: Tensor, F_t: Tensor) -> Tensor:
         """

@@ -71,6 +71,7 @@ class PSLAConfig:
     """Options of the PSLA detector (defaults: the full model, Table 2 (c)).
 
     max_displacement: d of PSLA (4 in the paper)
+    scaled: divide Eq. (1) by sqrt(c) (not in the paper; see ``psla.py``)
     propagation: ``psla``, ``dense``, ``matchtrans`` or ``nonlocal``
     rfu: Recursive Feature Updating (Sec. 3.3)
     quality_net: DenseFT's Quality Net (Sec. 3.4); the Transform Net is always used
@@ -97,6 +98,7 @@ class PSLAConfig:
     """
 
     max_displacement: int = 4
+    scaled: bool = True
     propagation: str = "psla"
     rfu: bool = True
     quality_net: bool = True
@@ -144,7 +146,8 @@ class RecursiveFeatureUpdate(nn.Module):
 
     def __init__(self, channels: int, opts: PSLAConfig, embed_dim: int, reduce_dim: int):
         super().__init__()
-        self.align = LocalAttention(channels, embed_dim, opts.max_displacement, opts.propagation)
+        self.align = LocalAttention(channels, embed_dim, opts.max_displacement, opts.propagation,
+                                    scaled=opts.scaled)
         self.update_net = FusionWeights(channels, reduce_dim)
 
     def forward(self, F_h: Tensor, F_t: Optional[Tensor]) -> Tensor:
@@ -177,7 +180,8 @@ class DenseFeatureTransform(nn.Module):
                  transform_dim: int, norm_layer=None, quality_prior: Optional[float] = None):
         super().__init__()
         self.transform_net = TransformNet(low_channels, transform_dim, channels, norm_layer)
-        self.align = LocalAttention(channels, embed_dim, opts.max_displacement, opts.propagation)
+        self.align = LocalAttention(channels, embed_dim, opts.max_displacement, opts.propagation,
+                                    scaled=opts.scaled)
         self.quality_net = FusionWeights(channels, reduce_dim, prior=quality_prior) if opts.quality_net else None
 
     def forward(self, F_l: Tensor, F_t: Tensor) -> Tensor:
@@ -361,4 +365,9 @@ SPECS = [
     PSLA_SPEC.variant("psla_dense", {"propagation": "dense"}),  # Tables 3, 5: other propagations
     PSLA_SPEC.variant("psla_matchtrans", {"propagation": "matchtrans"}),
     PSLA_SPEC.variant("psla_nonlocal", {"propagation": "nonlocal"}),
+    # issue 16's test of the tiny deviations: on the stride-8 map the motion between key and non-key
+    # frames is under one cell, so a small d, Eq. (1) unscaled and the loss on non-key frames only
+    # (the paper's) may not need the documented deviations
+    PSLA_SPEC.variant("psla_d1_paper", {"max_displacement": 1, "scaled": False, "key_frame_loss": False}),
+    PSLA_SPEC.variant("psla_d2_paper", {"max_displacement": 2, "scaled": False, "key_frame_loss": False}),
 ]
