@@ -25,12 +25,11 @@ Conventions here:
   few hundred iterations.
 
 The bottom of the file pre-trains the network on data_small's ground-truth flow
-(the stand-in for SSVD's Flying Chairs pre-training) and measures its
-end-point error (EPE).
+(``minivod.data.flow_pairs``, the stand-in for SSVD's Flying Chairs
+pre-training) and measures its end-point error (EPE).
 """
 from __future__ import annotations
 
-import copy
 import time
 from dataclasses import dataclass
 from typing import Optional
@@ -40,6 +39,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 from tqdm import tqdm
+
+from minivod.data.flow_pairs import FlowPairs
 
 FLOW_STRIDES = (8, 16, 32, 64)  # P3..P6
 
@@ -161,53 +162,7 @@ class PWCFlow(nn.Module):
         return flows
 
 
-# --------------------------------------------------------------------------- ground truth and pre-training
-def gt_pair_flow(scene: dict, t: int, s: int) -> tuple[np.ndarray, np.ndarray]:
-    """Ground-truth flow from frame ``t`` to any frame ``s`` of a data_small scene (and its validity).
-
-    ``minivod.data.synthetic.gt_flow`` gives the flow from ``t`` to ``t + 1`` from the objects'
-    poses at the two times; a copy of the scene with only the poses at ``t`` and ``s`` gives it
-    for the pair (t, s).
-    """
-    from minivod.data.synthetic import gt_flow
-
-    pair = copy.copy(scene)
-    pair["objects"] = [{**obj, "poses": [obj["poses"][t], obj["poses"][s]]} for obj in scene["objects"]]
-    return gt_flow(pair, 0)
-
-
-class FlowPairs:
-    """Frames and scenes of one data_small split in memory, drawn as (reference, support) pairs.
-
-    ``sample(rng, n, window)`` returns images ``(n, 2, 3, H, W)`` float in [0, 1], ground-truth
-    flows ``(n, 2, H, W)`` and validity ``(n, H, W)``; the support is within +-window frames.
-    """
-
-    def __init__(self, root, split: str, max_videos: Optional[int] = None):
-        from minivod.data.generate import load_scene
-        from minivod.data.vid import VIDDataset, load_image
-
-        videos = VIDDataset(root, split, skip_empty=False).videos[:max_videos]  # every frame: positions = t
-        self.scenes = [load_scene(root, split, v.name) for v in videos]
-        self.frames = [torch.stack([(load_image(f.image_path) * 255).round().to(torch.uint8) for f in v.frames])
-                       for v in videos]  # per video (T, 3, H, W) uint8
-
-    def pair(self, v: int, t: int, s: int):
-        flow, valid = gt_pair_flow(self.scenes[v], t, s)
-        images = self.frames[v][[t, s]].float() / 255  # (2, 3, H, W)
-        return images, torch.from_numpy(flow), torch.from_numpy(valid)
-
-    def sample(self, rng: np.random.Generator, n: int, window: int):
-        items = []
-        for _ in range(n):
-            v = int(rng.integers(len(self.frames)))
-            T = len(self.frames[v])
-            t = int(rng.integers(T))
-            s = int(np.clip(t + rng.choice([d for d in range(-window, window + 1) if d]), 0, T - 1))
-            items.append(self.pair(v, t, s))
-        return tuple(torch.stack(x) for x in zip(*items))
-
-
+# --------------------------------------------------------------------------- pre-training
 def level_targets(flow: Tensor, valid: Tensor, stride: int, size) -> tuple[Tensor, Tensor]:
     """Ground truth on a level of ``stride``: the mean valid flow of each s x s cell, and the cells
     at least half valid. flow (N, 2, H, W), valid (N, H, W) -> (N, 2, h, w), (N, h, w)."""

@@ -60,13 +60,14 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torchvision.ops import DeformConv2d
 
+from minivod.data.flow_pairs import FlowPairs
 from minivod.data.sampling import BufferedSchedule
 from minivod.models.base import FrameFeatures
 from minivod.models.config import DetectorConfig
 from minivod.models.deform_conv import deform_conv2d
 from minivod.models.one_stage import LEVELS, STRIDES, OneStageDetector, build_fpn, build_one_stage
 
-from .flownet import FlowConfig, PWCFlow, pretrain_flow, warp
+from .flownet import FlowConfig, PWCFlow, flow_epe, pretrain_flow, warp
 from .spec import MethodSpec
 
 SAMPLING_LEVELS = ("g3", "g4", "g5", "g6")  # the sampling stream's FPN, when it has its own
@@ -331,8 +332,6 @@ def prepare_flow(model, data_root, device, out, progress) -> dict:
     The pre-trained weights are written to ``out/flow_pretrained.pt``; when that file is already
     there (an ablation started from the same pre-training), they are loaded instead of trained.
     """
-    from .flownet import FlowPairs, flow_epe
-
     if getattr(model, "flownet", None) is None:
         return {}
     out = Path(out)
