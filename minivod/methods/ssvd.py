@@ -24,10 +24,11 @@ Training (Algorithm 1) takes two random support frames within +-K; the model's
 ``set_iteration`` runs phase 1 (the still-image detector: subnets on the FPN
 maps of the reference frame alone) before phase 2 (the whole SSVD). The flow
 network is first pre-trained on data_small's ground-truth flow (the engine's
-``prepare`` hook, ``flow_pretrain.py``; SSVD pre-trains on Flying Chairs). Inference (Algorithm 2)
-keeps a buffer of the frames within +-K and aggregates 6 of them, uniformly
-spread, into each reference frame: ``SSVD.test_schedule`` declares the buffer
-(``BufferedSchedule``) and the engine runs it (``detect_video_buffered``).
+``prepare`` hook, ``flow_pretrain.py``; SSVD pre-trains on Flying Chairs).
+Inference (Algorithm 2) keeps a buffer of the frames within +-K and aggregates
+6 of them, uniformly spread, into each reference frame: ``SSVD.test_schedule``
+declares the buffer (``BufferedSchedule``) and the engine runs it
+(``detect_video_buffered``).
 
 Choices the paper leaves open:
 
