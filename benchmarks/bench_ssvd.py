@@ -89,9 +89,10 @@ def no_supports(model, video, device):
 
 
 def main():
+    from minivod.data.flow_pairs import FlowPairs
     from minivod.data.sampling import BufferedSchedule
     from minivod.engine.inference import detect_video_buffered
-    from minivod.methods.flownet import FlowPairs, flow_epe
+    from minivod.methods.flow_pretrain import flow_epe
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--iters", type=int, default=3000, help="training budget of the ablation variants")

@@ -7,8 +7,10 @@ import torch
 from torchvision.models.detection import RetinaNet
 from torchvision.ops import box_iou, deform_conv2d, sigmoid_focal_loss
 
+from minivod.data.flow_pairs import gt_pair_flow
 from minivod.methods import METHODS, build_model
-from minivod.methods.flownet import FlowConfig, PWCFlow, correlation, gt_pair_flow, level_targets, warp
+from minivod.methods.flow_pretrain import level_targets
+from minivod.methods.flownet import FlowConfig, PWCFlow, correlation, warp
 from minivod.methods.ssvd import (
     SSVD,
     DeformConv3x3,

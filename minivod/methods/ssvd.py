@@ -24,10 +24,11 @@ Training (Algorithm 1) takes two random support frames within +-K; the model's
 ``set_iteration`` runs phase 1 (the still-image detector: subnets on the FPN
 maps of the reference frame alone) before phase 2 (the whole SSVD). The flow
 network is first pre-trained on data_small's ground-truth flow (the engine's
-``prepare`` hook; SSVD pre-trains on Flying Chairs). Inference (Algorithm 2)
-keeps a buffer of the frames within +-K and aggregates 6 of them, uniformly
-spread, into each reference frame: ``SSVD.test_schedule`` declares the buffer
-(``BufferedSchedule``) and the engine runs it (``detect_video_buffered``).
+``prepare`` hook, ``flow_pretrain.py``; SSVD pre-trains on Flying Chairs).
+Inference (Algorithm 2) keeps a buffer of the frames within +-K and aggregates
+6 of them, uniformly spread, into each reference frame: ``SSVD.test_schedule``
+declares the buffer (``BufferedSchedule``) and the engine runs it
+(``detect_video_buffered``).
 
 Choices the paper leaves open:
 
@@ -69,13 +70,15 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torchvision.ops import DeformConv2d
 
+from minivod.data.flow_pairs import FlowPairs
 from minivod.data.sampling import BufferedSchedule
 from minivod.models.base import FrameFeatures
 from minivod.models.config import DetectorConfig
 from minivod.models.deform_conv import deform_conv2d
 from minivod.models.one_stage import LEVELS, STRIDES, OneStageDetector, build_fpn, build_one_stage
 
-from .flownet import FlowConfig, PWCFlow, pretrain_flow, warp
+from .flow_pretrain import flow_epe, pretrain_flow
+from .flownet import FlowConfig, PWCFlow, warp
 from .spec import MethodSpec
 
 SAMPLING_LEVELS = ("g3", "g4", "g5", "g6")  # the sampling stream's FPN, when it has its own
@@ -358,8 +361,6 @@ def prepare_flow(model, data_root, device, out, progress) -> dict:
     The pre-trained weights are written to ``out/flow_pretrained.pt``; when that file is already
     there (an ablation started from the same pre-training), they are loaded instead of trained.
     """
-    from .flownet import FlowPairs, flow_epe
-
     if getattr(model, "flownet", None) is None:
         return {}
     out = Path(out)
