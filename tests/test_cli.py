@@ -1,6 +1,7 @@
 """The command line: every sub-command answers --help, and bad requests fail clearly."""
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -33,3 +34,14 @@ def test_unknown_method_is_refused(capsys):
     with pytest.raises(SystemExit):
         main(["train", "--method", "yolo"])
     assert "invalid choice: 'yolo'" in capsys.readouterr().err
+
+
+def test_the_method_list_of_the_docs_is_the_registry():
+    """docs/commands.md names every registered method, and nothing else that looks like one."""
+    import re
+
+    from minivod.methods import METHODS
+
+    text = (Path(__file__).resolve().parents[1] / "docs" / "commands.md").read_text()
+    listed = set(re.findall(r"`([a-z0-9_]+)`", text[text.index("Methods:"):text.index("python -m minivod train --help")]))
+    assert listed == set(METHODS), {"missing": set(METHODS) - listed, "unknown": listed - set(METHODS)}

@@ -102,3 +102,4 @@ def test_benchmarks_do_not_import_tests():
                      else [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
             bad += [f"{path.relative_to(ROOT)}:{node.lineno}: {n}" for n in names if n.split(".")[0] in test_modules]
     assert not bad, "benchmarks importing from tests/:\n" + "\n".join(bad)
+
