@@ -31,6 +31,7 @@ from minivod.eval import FrameGroundTruth, GroundTruth, VIDDetections, evaluate_
 from minivod.eval.seq_nms import reference_seq_nms
 
 from record import RESULTS, machine, write_results
+from tables import markdown_table
 
 VID_VAL_FRAMES = 176_126
 VID_VAL_SNIPPETS = 555
@@ -188,15 +189,15 @@ def main(argv=None):
                                                            with_reference=not args.no_reference)
     about["peak_rss_gb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, 2)
 
-    print("\n| benchmark | size | time (s) |\n| --- | --- | --- |")
     size = f"{eval_rows['frames']} frames, {eval_rows['detections']} dets, {eval_rows['gt_boxes']} GT"
-    for name in ("plain", "motion", "motion_and_tags"):
-        print(f"| evaluate_vid ({name}) | {size} | {eval_rows[f'{name}_s']:.2f} |")
+    table = [[f"evaluate_vid ({name})", size, f"{eval_rows[f'{name}_s']:.2f}"]
+             for name in ("plain", "motion", "motion_and_tags")]
     for rows in nms_rows.values():
         nms_size = f"{rows['frames']} frames x {rows['boxes_per_frame']} boxes, {rows['classes']} classes"
-        print(f"| seq_nms (batched) | {nms_size} | {rows['batched_s']:.2f} |")
+        table.append(["seq_nms (batched)", nms_size, f"{rows['batched_s']:.2f}"])
         if "reference_s" in rows:
-            print(f"| seq_nms (reference loop) | {nms_size} | {rows['reference_s']:.2f} |")
+            table.append(["seq_nms (reference loop)", nms_size, f"{rows['reference_s']:.2f}"])
+    print("\n" + markdown_table(["benchmark", "size", "time (s)"], table, align="lll"))
     print(f"peak memory {about['peak_rss_gb']} GB")
 
     out = Path(args.out)

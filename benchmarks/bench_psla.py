@@ -39,10 +39,10 @@ from minivod.data.sampling import KeyFrameSchedule, key_frames
 from minivod.engine.inference import detect_video_key_frames
 from minivod.models import count_parameters
 
-from record import machine, write_results
+from record import machine, part_lines, write_results
 from runs import trained_checkpoint
 from tables import md_table as _md_table
-from tables import row, show
+from tables import markdown_table, row, show
 
 md_table = functools.partial(_md_table, ms_digits=2)  # PSLA's timings are compared at 0.01 ms
 
@@ -81,12 +81,17 @@ def train_config(iters):
     return TrainConfig.for_preset("tiny", iters=iters, warmup_iters=min(200, iters // 6))
 
 
+@functools.cache
+def shipped(method, num_classes):
+    """The shipped checkpoint of ``method`` (``psla`` or ``baseline``), loaded once for every part."""
+    return load_model(method, shipped_checkpoint(method), "cpu", num_classes)[0]
+
+
 def speed_vs_interval(dataset, repeats):
     """Baseline and PSLA at every interval, timed in rounds (one pass of each per round, interleaved,
     so that a change in the machine's load hits all settings alike); mAP from the first round."""
     frames = sum(len(v) for v in dataset.videos)
-    baseline, _ = load_model("baseline", shipped_checkpoint("baseline"), "cpu", len(dataset.class_map))
-    model, _ = load_model("psla", shipped_checkpoint("psla"), "cpu", len(dataset.class_map))
+    baseline, model = shipped("baseline", len(dataset.class_map)), shipped("psla", len(dataset.class_map))
 
     def run_baseline():
         per_video, timing = predict_dataset(baseline, "baseline", dataset, "cpu", progress=False)
@@ -113,7 +118,7 @@ def speed_vs_interval(dataset, repeats):
         result, _ = score_dataset(first[name][0], dataset, use_seq_nms=True)
         seq[f"{name} + Seq-NMS"] = scores(result, 0.0, frames)
         show(f"{name} + Seq-NMS", seq[f"{name} + Seq-NMS"], ms_digits=2)
-    return rows, seq, loads, model, baseline
+    return rows, seq, loads
 
 
 def frame_costs(model, baseline, dataset, repeats=30):
@@ -201,7 +206,8 @@ def parameter_counts(model, baseline):
     return parts
 
 
-def variants(dataset, iters):
+def variant_rows(dataset, iters):
+    """Each of ``VARIANTS`` trained ``iters`` iterations (or reused), evaluated at l = 10."""
     rows = {}
     for name, (method, what) in VARIANTS.items():
         checkpoint = trained_checkpoint(method, iters, use_shipped=False, config=train_config(iters))
@@ -216,33 +222,58 @@ def variants(dataset, iters):
     return rows
 
 
+# --------------------------------------------------------------------------- the parts
+# each measures one table on val and returns its entries of the results file
+def usage(dataset, args) -> dict:
+    """How much the non-key frames use propagation (shipped psla, l = 10)"""
+    return {"propagation_usage": propagation_usage(shipped("psla", len(dataset.class_map)), dataset)}
+
+
+def intervals(dataset, args) -> dict:
+    """Speed against accuracy: the baseline and PSLA at every key-frame interval l (shipped checkpoints)"""
+    rows, seq, loads = speed_vs_interval(dataset, args.repeats)
+    return {"interval_sweep": rows, "seq_nms": seq, "repeats": args.repeats, "load_average": loads}
+
+
+def costs(dataset, args) -> dict:
+    """The cost of one key frame, one non-key frame and one baseline frame (multiply-adds, ms)"""
+    n = len(dataset.class_map)
+    return {"frame_costs": frame_costs(shipped("psla", n), shipped("baseline", n), dataset)}
+
+
+def parameters(dataset, args) -> dict:
+    """Parameter counts: the baseline, PSLA and its parts"""
+    n = len(dataset.class_map)
+    return {"parameters": parameter_counts(shipped("psla", n), shipped("baseline", n))}
+
+
+def variants(dataset, args) -> dict:
+    """Propagation variants and the RFU / DenseFT ablation, each trained --iters iterations, at l = 10"""
+    return {"variants": {"iters": args.iters, "rows": variant_rows(dataset, args.iters)}}
+
+
+PARTS = {"usage": usage, "intervals": intervals, "frame_costs": costs, "parameters": parameters,
+         "variants": variants}
+
+
 def main():
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=part_lines(PARTS) + "\n(--usage-only: usage; --variants-only: variants; --skip-variants: all but variants)")
     parser.add_argument("--iters", type=int, default=3000, help="training budget of each variant")
     parser.add_argument("--repeats", type=int, default=5, help="timed passes over val per setting")
     parser.add_argument("--skip-variants", action="store_true")
     parser.add_argument("--variants-only", action="store_true", help="only train / evaluate the variants")
     parser.add_argument("--usage-only", action="store_true", help="only measure how much propagation is used")
     args = parser.parse_args()
+    chosen = ["usage"] if args.usage_only else ["variants"] if args.variants_only else list(PARTS)
+    chosen = [name for name in chosen if not (args.skip_variants and name == "variants")]
     torch.set_num_threads(1)
-    data_root = default_data_root()
-    dataset = VIDDataset(data_root, "val")
+    dataset = VIDDataset(default_data_root(), "val")
     results = {"machine": machine("platform", "cpu_count", "threads", "torch", device="cpu")}
-    if args.usage_only or not args.variants_only:
-        print("use of propagation by the shipped checkpoint (non-key frames, l = 10):")
-        model, _ = load_model("psla", shipped_checkpoint("psla"), "cpu", len(dataset.class_map))
-        results["propagation_usage"] = propagation_usage(model, dataset)
-    if not args.variants_only and not args.usage_only:
-        print("speed and accuracy against the key-frame interval (shipped checkpoints):")
-        rows, seq, loads, model, baseline = speed_vs_interval(dataset, args.repeats)
-        results.update(interval_sweep=rows, seq_nms=seq, repeats=args.repeats, load_average=loads)
-        print("cost of one frame:")
-        results["frame_costs"] = frame_costs(model, baseline, dataset)
-        print("parameters:")
-        results["parameters"] = parameter_counts(model, baseline)
-    if not args.skip_variants and not args.usage_only:
-        print(f"variants, {args.iters} training iterations each, evaluated at l = 10:")
-        results["variants"] = {"iters": args.iters, "rows": variants(dataset, args.iters)}
+    for name in chosen:
+        print(PARTS[name].__doc__.splitlines()[0] + ":")
+        results.update(PARTS[name](dataset, args))
     # keeps what another run (e.g. --variants-only) wrote meanwhile
     write_results("psla", results, markdown, keep_earlier=True)
 
@@ -259,10 +290,12 @@ def markdown(results):
                  f"1-min load average at the start of each round and at the end: {loads}", "",
                  md_table("With Seq-NMS (same detections, then Seq-NMS; its time is not in ms/frame)",
                           results["seq_nms"]).replace(" 0.00 |", " - |"), "",
-                 "### Cost of one frame (batch of one)", "", "| frame | GMACs | ms (median) |", "| --- | ---: | ---: |"]
-        text += [f"| {k} | {v['GMACs']:.3f} | {v['ms_median']:.2f} |" for k, v in results["frame_costs"].items()]
-        text += ["", "### Parameters", "", "| part | parameters |", "| --- | ---: |"]
-        text += [f"| {k} | {v:,d} |" for k, v in results["parameters"].items()]
+                 "### Cost of one frame (batch of one)", "",
+                 markdown_table(["frame", "GMACs", "ms (median)"],
+                                [[k, f"{v['GMACs']:.3f}", f"{v['ms_median']:.2f}"]
+                                 for k, v in results["frame_costs"].items()]),
+                 "", "### Parameters", "",
+                 markdown_table(["part", "parameters"], [[k, f"{v:,d}"] for k, v in results["parameters"].items()])]
     if "propagation_usage" in results:
         u = results["propagation_usage"]
         text += ["", "### How much the non-key frames use propagation (shipped checkpoint, l = 10)", "",

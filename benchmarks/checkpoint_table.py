@@ -21,6 +21,7 @@ from minivod.engine.train import resolve_device
 from minivod.models import count_parameters
 
 from record import RESULTS, machine, write_results
+from tables import markdown_table
 
 HEADER = """# Shipped checkpoints
 
@@ -52,9 +53,10 @@ def backbone_section() -> str:
              f"{meta['train_crops']['objects']} sharp object crops and {meta['train_crops']['background']} "
              "background crops of the training split, 48x48 px, seed 0). Accuracy of its classifier, recorded "
              "by the command:", "",
-             "| crops | count | class | texture (the right member of the pair) |", "| --- | ---: | ---: | ---: |"]
-    lines += [f"| {name} | {a['crops']} | {a['class']:.3f} | {a['texture']:.3f} |" for name, a in acc.items()]
-    lines += ["", "A linear probe on RoIAlign 7x7 features of its final map reads the texture of clean val boxes "
+             markdown_table(["crops", "count", "class", "texture (the right member of the pair)"],
+                            [[name, str(a["crops"]), f"{a['class']:.3f}", f"{a['texture']:.3f}"]
+                             for name, a in acc.items()]),
+             "", "A linear probe on RoIAlign 7x7 features of its final map reads the texture of clean val boxes "
               "and not of blurred ones: `python benchmarks/texture_probe.py`, "
               "`benchmarks/results/texture_probe_backbone.md`.", ""]
     return "\n".join(lines)
@@ -94,25 +96,28 @@ def main():
         if meta.get("trained_as"):  # how it was trained, when not literally by the command above
             rows[method]["trained_as"] = meta["trained_as"]
         print(method, rows[method])
-    lines = ["## Detectors", "",
-             "| file | command | backbone start | training | measured on | mAP | slow | medium | fast | params | size |",
-             "| --- | --- | --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
-    for r in rows.values():
-        lines.append(f"| `{r['file']}` | `{r['command']}` | {r.get('backbone_start', 'scratch')} | "
-                     f"{r['train_minutes']} min CPU, {r['iterations']} it "
-                     f"x {r['batch_size']} clips | {r.get('measured_on', 'previous data_small')}"
-                     f" | {r['mAP']:.3f} | {r['mAP_slow']:.3f} | {r['mAP_medium']:.3f} | "
-                     f"{r['mAP_fast']:.3f} | {r['params'] / 1e6:.2f} M | {r['size_MB']} MB |")
-    about = machine("processor", "torch")
+    about = machine("processor", "torch", device=device)
     measured_on = f"{about['processor']}, torch {about['torch']}, {device}"
-    text = HEADER + "\n".join(lines) + f"\n\nTraining times were taken on a 2-core CPU machine (one thread per run " \
-        f"when several trained at once); mAP measured on {measured_on}.\n"
+    text = HEADER + detectors_table(rows) + f"\n\nTraining times were taken on a 2-core CPU machine (one thread per " \
+        f"run when several trained at once); mAP measured on {measured_on}.\n"
     notes = [f"- `{r['file']}` was trained as {r['trained_as']}." for r in rows.values() if r.get("trained_as")]
     if notes:
         text += "\n" + "\n".join(notes) + "\n"
     (CHECKPOINT_DIR / "README.md").write_text(text + "\n" + backbone_section())
     print(f"wrote {CHECKPOINT_DIR / 'README.md'}")
-    write_results("checkpoints", {"machine": measured_on, "checkpoints": rows})
+    write_results("checkpoints", {"machine": about, "checkpoints": rows})
+
+
+def detectors_table(rows: dict) -> str:
+    """The README's table of the shipped detectors: how each was made and what it scores."""
+    body = [[f"`{r['file']}`", f"`{r['command']}`", r.get("backbone_start", "scratch"),
+             f"{r['train_minutes']} min CPU, {r['iterations']} it x {r['batch_size']} clips",
+             r.get("measured_on", "previous data_small"),
+             *(f"{r[f]:.3f}" for f in ("mAP", "mAP_slow", "mAP_medium", "mAP_fast")),
+             f"{r['params'] / 1e6:.2f} M", f"{r['size_MB']} MB"] for r in rows.values()]
+    return "## Detectors\n\n" + markdown_table(
+        ["file", "command", "backbone start", "training", "measured on", "mAP", "slow", "medium", "fast", "params",
+         "size"], body, align="lllllrrrrrr")
 
 
 if __name__ == "__main__":

@@ -23,6 +23,7 @@ import json
 import sys
 
 from record import REPO, RESULTS, machine, write_results
+from tables import markdown_table
 
 README = REPO / "README.md"
 BEGIN, END = "<!-- results:begin -->", "<!-- results:end -->"
@@ -96,34 +97,30 @@ def comparison_markdown(payload: dict) -> str:
 
 
 def checkpoints_markdown(payload: dict) -> str:
-    lines = ["| checkpoint | command | training | mAP | slow | medium | fast |",
-             "| --- | --- | --- | ---: | ---: | ---: | ---: |"]
-    for r in payload["checkpoints"].values():
-        lines.append(f"| `{r['file']}` | `{r['command']}` | {r['train_minutes']} min, {r['iterations']} it | "
-                     f"{r['mAP']:.3f} | {r['mAP_slow']:.3f} | {r['mAP_medium']:.3f} | {r['mAP_fast']:.3f} |")
-    return "\n".join(lines) + "\n"
+    rows = [[f"`{r['file']}`", f"`{r['command']}`", f"{r['train_minutes']} min, {r['iterations']} it",
+             *(f"{r[f]:.3f}" for f in ("mAP", "mAP_slow", "mAP_medium", "mAP_fast"))]
+            for r in payload["checkpoints"].values()]
+    return markdown_table(["checkpoint", "command", "training", "mAP", "slow", "medium", "fast"], rows,
+                          align="lllrrrr") + "\n"
 
 
 def baseline_speed_markdown(payload: dict) -> str:
     t, i = payload["train_it_per_s"], payload["infer_ms_per_frame"]
-    return ("| | minivod | torchvision FasterRCNN |\n| --- | ---: | ---: |\n"
-            f"| training (it/s) | {t['minivod']:.2f} | {t['torchvision']:.2f} |\n"
-            f"| inference (ms/frame) | {i['minivod']:.2f} | {i['torchvision']:.2f} |\n"
-            f"| through the video engine (ms/frame) | {i['minivod_engine']:.2f} | |\n")
+    return markdown_table(["", "minivod", "torchvision FasterRCNN"],
+                          [["training (it/s)", f"{t['minivod']:.2f}", f"{t['torchvision']:.2f}"],
+                           ["inference (ms/frame)", f"{i['minivod']:.2f}", f"{i['torchvision']:.2f}"],
+                           ["through the video engine (ms/frame)", f"{i['minivod_engine']:.2f}", ""]]) + "\n"
 
 
 def eval_speed_markdown(payload: dict) -> str:
     e = payload["evaluate_vid"]
-    lines = [f"{e['snippets']} snippets, {e['frames']:,} frames, {e['detections']:,} detections:\n",
-             "| evaluation | seconds |", "| --- | ---: |",
-             f"| mAP only | {e['plain_s']:.1f} |", f"| + slow / medium / fast | {e['motion_s']:.1f} |",
-             f"| + degradation tags | {e['motion_and_tags_s']:.1f} |", "",
-             "| Seq-NMS (300 frames x 300 boxes) | batched (s) | reference loop (s) | same output |",
-             "| --- | ---: | ---: | --- |"]
-    for name, r in payload["seq_nms"].items():
-        lines.append(f"| {r['classes']} classes | {r['batched_s']:.2f} | {r['reference_s']:.2f} | "
-                     f"{r['outputs_equal']} |")
-    return "\n".join(lines) + "\n"
+    return (f"{e['snippets']} snippets, {e['frames']:,} frames, {e['detections']:,} detections:\n\n"
+            + markdown_table(["evaluation", "seconds"],
+                             [["mAP only", f"{e['plain_s']:.1f}"], ["+ slow / medium / fast", f"{e['motion_s']:.1f}"],
+                              ["+ degradation tags", f"{e['motion_and_tags_s']:.1f}"]]) + "\n\n"
+            + markdown_table(["Seq-NMS (300 frames x 300 boxes)", "batched (s)", "reference loop (s)", "same output"],
+                             [[f"{r['classes']} classes", f"{r['batched_s']:.2f}", f"{r['reference_s']:.2f}",
+                               f"{r['outputs_equal']}"] for r in payload["seq_nms"].values()], align="lrrl") + "\n")
 
 
 FORMATTERS = {"comparison": comparison_markdown, "checkpoints": checkpoints_markdown,

@@ -22,7 +22,6 @@ benchmarks/results/mst_leak_<label>.json and .md.
 from __future__ import annotations
 
 import argparse
-import platform
 
 import torch
 from torchvision.ops import box_iou
@@ -36,7 +35,8 @@ from minivod.engine.inference import FeatureCache
 from minivod.engine.train import resolve_device
 from minivod.methods import get_method
 
-from record import write_results
+from record import machine, write_results
+from tables import markdown_table
 
 
 class Recorder:
@@ -109,14 +109,12 @@ def probe(model, method: str, val: VIDDataset, device: str, stride: int, progres
 def report(label: str, method: str, checkpoint: str, r: dict) -> str:
     rows = [("background (IoU < 0.5)", r["background_candidates"], "background"),
             ("foreground (IoU >= 0.5)", r["candidates"] - r["background_candidates"], "foreground")]
+    fmt = (lambda v: "-" if v is None else f"{v:.3f}")  # noqa: E731
     lines = [f"MST instance level, label leak probe: `{label}` (method `{method}`, checkpoint `{checkpoint}`)", "",
              f"{r['frames']} val frames, the top {r['top_k']} proposals of each ({r['candidates']} candidates).", "",
-             "| candidates | count | fg prob, instance level on | fg prob, off |",
-             "| --- | ---: | ---: | ---: |"]
-    for name, count, key in rows:
-        on, off = r[f"fg_prob_{key}_with"], r[f"fg_prob_{key}_without"]
-        fmt = (lambda v: "-" if v is None else f"{v:.3f}")
-        lines.append(f"| {name} | {count} | {fmt(on)} | {fmt(off)} |")
+             markdown_table(["candidates", "count", "fg prob, instance level on", "fg prob, off"],
+                            [[name, str(count), fmt(r[f"fg_prob_{key}_with"]), fmt(r[f"fg_prob_{key}_without"])]
+                             for name, count, key in rows])]
     if r["background_called_object_with"] is not None:
         lines += ["", f"Background candidates with fg prob > 0.5: {r['background_called_object_with']:.3f} with the "
                   f"instance level, {r['background_called_object_without']:.3f} without."]
@@ -147,7 +145,7 @@ def main():
                       f"--{k} {v}" for k, v in (("method", args.method), ("checkpoint", args.checkpoint),
                                                 ("label", args.label), ("stride", args.stride),
                                                 ("videos", args.videos)) if v is not None),
-                  machine=f"{platform.machine()}, torch {torch.__version__}, {device}")
+                  machine=machine("processor", "torch", device=device))
     text = report(args.label, args.method, str(checkpoint), result)
     print(text)
     write_results(f"mst_leak_{args.label}", result, text + f"\n`{result['command']}`\n")

@@ -21,6 +21,8 @@ from minivod.engine.train import resolve_device
 from minivod.eval.per_box import box_answers
 
 from record import write_results
+from tables import markdown_table
+
 OUTCOMES = ("right", "pair", "other", "missed")
 
 
@@ -58,17 +60,22 @@ def main():
         per_video, _ = predict_dataset(model, method, val, device, progress=False)
         _, detections = score_dataset(per_video, val)
         results[method] = confusion(detections, val)
-    groups = ["all", "clean", "degraded", "motion_blur", "defocus", "illumination", "occlusion", "slow", "medium", "fast"]
-    lines = ["| group | boxes | " + " | ".join(f"{m}: right / pair / missed" for m in args.methods) + " |",
-             "| --- | ---: |" + " --- |" * len(args.methods)]
-    for g in groups:
-        cells = [f"{results[m][g]['right']:.2f} / {results[m][g]['pair']:.2f} / {results[m][g]['missed']:.2f}"
-                 for m in args.methods]
-        lines.append(f"| {g} | {results[args.methods[0]][g]['boxes']} | " + " | ".join(cells) + " |")
-    text = ("Top-scoring detection on each ground-truth box of data_small val (IoU >= 0.5): right class / the other "
-            "class of its texture pair / no detection.\n\n" + "\n".join(lines) + "\n")
+    text = markdown(results)
     print(text)
     write_results("pair_confusion", results, text)
+
+
+def markdown(results: dict) -> str:
+    """pair_confusion.md: right / pair / missed shares of each group's boxes, one column per method."""
+    methods = list(results)
+    groups = ["all", "clean", "degraded", "motion_blur", "defocus", "illumination", "occlusion", "slow", "medium", "fast"]
+    rows = [[g, str(results[methods[0]][g]["boxes"])]
+            + [f"{results[m][g]['right']:.2f} / {results[m][g]['pair']:.2f} / {results[m][g]['missed']:.2f}"
+               for m in methods] for g in groups]
+    return ("Top-scoring detection on each ground-truth box of data_small val (IoU >= 0.5): right class / the other "
+            "class of its texture pair / no detection.\n\n"
+            + markdown_table(["group", "boxes"] + [f"{m}: right / pair / missed" for m in methods], rows,
+                             align="lr" + "l" * len(methods)) + "\n")
 
 
 if __name__ == "__main__":

@@ -1,5 +1,9 @@
 """What a benchmark writes: its results files, named by what was measured, and the machine it ran on.
 
+A script that measures several tables is a dispatch over its parts: ``PARTS = {name: function}``, each
+function measuring one part and returning its entries of the results file; :func:`part_lines` lists
+them in ``--help`` and :func:`chosen_parts` reads the names given on the command line.
+
 Every script writes ``benchmarks/results/<name>.json`` (the numbers, with a ``machine`` entry) and
 most also ``<name>.md`` (its tables); ``benchmarks/gather.py`` and the notebooks read them, so the
 keys of a file never change. Imported by the scripts in this folder (``python benchmarks/X.py`` puts
@@ -75,3 +79,19 @@ def write_results(name: str, results: dict, markdown=None, keep_earlier: bool = 
         (out / f"{name}.md").write_text(markdown(results) if callable(markdown) else markdown)
     print(f"wrote {path}" + (" and .md" if markdown is not None else ""))
     return results
+
+
+# --------------------------------------------------------------------------- the parts of a script
+def part_lines(parts: dict) -> str:
+    """The ``--help`` lines of a script's parts: each name and the first line of its function's docstring."""
+    width = max(map(len, parts))
+    return "parts:\n" + "\n".join(f"  {name:<{width}}  {fn.__doc__.strip().splitlines()[0]}"
+                                    for name, fn in parts.items())
+
+
+def chosen_parts(parser, parts: dict, names: str) -> list[str]:
+    """The parts named in ``names`` (comma-separated; every part when empty), in the script's order."""
+    chosen = set(names.split(",")) if names else set(parts)
+    if chosen - set(parts):
+        parser.error(f"unknown part(s) {', '.join(sorted(chosen - set(parts)))}; choose from {', '.join(parts)}")
+    return [name for name in parts if name in chosen]

@@ -68,12 +68,14 @@ def short(figure: str) -> str:
 
 # --------------------------------------------------------------------------- tables
 def markdown_table(head, rows, align: str | None = None) -> str:
-    """``head``: column titles; ``rows``: lists of cell texts; ``align``: ``l`` / ``r`` per column
-    (default: the first left, the others right). No trailing newline."""
+    """``head``: column titles; ``rows``: lists of cell texts (an empty one is ``| |``); ``align``: ``l`` /
+    ``r`` per column (default: the first left, the others right). No trailing newline."""
     align = align or "l" + "r" * (len(head) - 1)
-    lines = ["| " + " | ".join(head) + " |", "|" + "".join(" --- |" if a == "l" else " ---: |" for a in align)]
-    lines += ["|" + "|".join(f" {c} " if c else " " for c in cells) + "|" for cells in rows]  # empty: "| |"
-    return "\n".join(lines)
+    def line(cells):
+        return "|" + "|".join(f" {c} " if c else " " for c in cells) + "|"
+
+    return "\n".join([line(head), "|" + "".join(" --- |" if a == "l" else " ---: |" for a in align)]
+                     + [line(cells) for cells in rows])
 
 
 def md_table(title: str, rows: dict, extra=(), first: str = "setting", ms_digits: int = 1) -> str:
