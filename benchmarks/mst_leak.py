@@ -17,7 +17,7 @@ into foreground (IoU >= 0.5 with a ground-truth box, the training label rule) an
 background (IoU < 0.5), and reports the mean foreground probability (1 - p(background)
 of the classifier) of each group in both runs. A leak shows as background candidates
 scored high with the update and low without it. Writes
-benchmarks/results/mst_leak_<label>.json and .md.
+benchmarks/results/instance_leak_<label>.json and .md.
 """
 from __future__ import annotations
 
@@ -125,7 +125,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--method", default="mst", help="an MST method with the instance level (default: mst)")
     parser.add_argument("--checkpoint", help="default: the shipped minivod/checkpoints/<method>_tiny.pt")
-    parser.add_argument("--label", default="shipped", help="names the results file (mst_leak_<label>)")
+    parser.add_argument("--label", default="shipped", help="names the results file (instance_leak_<label>)")
     parser.add_argument("--data", default=None, help="dataset root (default: data_small)")
     parser.add_argument("--stride", type=int, default=8, help="probe every stride-th frame of each val video")
     parser.add_argument("--videos", type=int, default=None, help="only the first N val videos")
@@ -148,7 +148,7 @@ def main():
                   machine=machine("processor", "torch", device=device))
     text = report(args.label, args.method, str(checkpoint), result)
     print(text)
-    write_results(f"mst_leak_{args.label}", result, text + f"\n`{result['command']}`\n")
+    write_results(f"instance_leak_{args.label}", result, text + f"\n`{result['command']}`\n")
 
 
 if __name__ == "__main__":

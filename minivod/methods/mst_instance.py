@@ -30,7 +30,7 @@ the default; ``mst_gt_selection`` keeps the paper's rule). The paper's training 
 the foreground label itself (IoU >= 0.5), so a proposal is updated in training exactly
 when it is an object, and the classifier learns "updated => object". At test time the
 K candidates are updated whatever they cover. Measured on a detector trained with the
-paper's rule (``benchmarks/mst_leak.py``, ``benchmarks/results/mst_leak_*.md``): the
+paper's rule (``benchmarks/mst_leak.py``, ``benchmarks/results/instance_leak_*.md``): the
 background proposals among the top 20 get foreground probability 0.99 with the update
 and near 0 without it, and so do the true objects: the classifier reads the update, not
 the object. The test-time selection depends on objectness rank only, never on labels.
