@@ -30,12 +30,11 @@ from tqdm import tqdm
 from minivod.data.clips import frame_target
 from minivod.data.sampling import sliding_window
 from minivod.data.vid import VIDDataset, load_image
-from minivod.engine.evaluate import default_data_root, load_model, shipped_checkpoint
+from minivod.engine.evaluate import load_model, shipped_checkpoint
 from minivod.engine.inference import FeatureCache
-from minivod.engine.train import resolve_device
 from minivod.methods import get_method
 
-from record import machine, write_results
+from record import add_probe_arguments, machine, probe_command, probe_split, write_results
 from tables import markdown_table
 
 
@@ -126,25 +125,16 @@ def main():
     parser.add_argument("--method", default="mst", help="an MST method with the instance level (default: mst)")
     parser.add_argument("--checkpoint", help="default: the shipped minivod/checkpoints/<method>_tiny.pt")
     parser.add_argument("--label", default="shipped", help="names the results file (instance_leak_<label>)")
-    parser.add_argument("--data", default=None, help="dataset root (default: data_small)")
-    parser.add_argument("--stride", type=int, default=8, help="probe every stride-th frame of each val video")
-    parser.add_argument("--videos", type=int, default=None, help="only the first N val videos")
-    parser.add_argument("--device", default=None, help="cuda or cpu (default: cuda when available)")
+    add_probe_arguments(parser)
     args = parser.parse_args()
-    device = resolve_device(args.device)
-    val = VIDDataset(args.data or default_data_root(), split="val")
-    if args.videos:
-        val = val.subset(range(args.videos))
+    device, val = probe_split(args)
     checkpoint = args.checkpoint or shipped_checkpoint(args.method)
     model, _ = load_model(args.method, checkpoint, device, len(val.class_map))
     if getattr(model, "instance", None) is None:
         parser.error(f"{args.method} has no instance level")
     result = probe(model, args.method, val, device, args.stride)
     result.update(method=args.method, checkpoint=str(checkpoint), label=args.label,
-                  command="python benchmarks/mst_leak.py " + " ".join(
-                      f"--{k} {v}" for k, v in (("method", args.method), ("checkpoint", args.checkpoint),
-                                                ("label", args.label), ("stride", args.stride),
-                                                ("videos", args.videos)) if v is not None),
+                  command=probe_command("mst_leak.py", args, ("method", "checkpoint", "label", "stride", "videos")),
                   machine=machine("processor", "torch", device=device))
     text = report(args.label, args.method, str(checkpoint), result)
     print(text)

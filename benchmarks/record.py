@@ -95,3 +95,28 @@ def chosen_parts(parser, parts: dict, names: str) -> list[str]:
     if chosen - set(parts):
         parser.error(f"unknown part(s) {', '.join(sorted(chosen - set(parts)))}; choose from {', '.join(parts)}")
     return [name for name in parts if name in chosen]
+
+
+# --------------------------------------------------------------------------- probes on val frames
+def add_probe_arguments(parser, stride: int = 8) -> None:
+    """The options of a probe that runs a checkpoint on every ``--stride``-th frame of the val videos."""
+    parser.add_argument("--data", default=None, help="dataset root (default: data_small)")
+    parser.add_argument("--stride", type=int, default=stride, help="every stride-th frame of each val video")
+    parser.add_argument("--videos", type=int, default=None, help="only the first N val videos")
+    parser.add_argument("--device", default=None, help="cuda or cpu (default: cuda when available)")
+
+
+def probe_split(args):
+    """(device, val dataset) for the options of :func:`add_probe_arguments`."""
+    from minivod.data.vid import VIDDataset
+    from minivod.engine.evaluate import default_data_root
+    from minivod.engine.train import resolve_device
+
+    val = VIDDataset(args.data or default_data_root(), split="val")
+    return resolve_device(args.device), (val.subset(range(args.videos)) if args.videos else val)
+
+
+def probe_command(script: str, args, names) -> str:
+    """The command line that reproduces a probe, with the options among ``names`` that were given."""
+    given = ((n, getattr(args, n)) for n in names)
+    return f"python benchmarks/{script} " + " ".join(f"--{n} {v}" for n, v in given if v is not None)

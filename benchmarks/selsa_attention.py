@@ -33,9 +33,7 @@ Writes benchmarks/results/selsa_attention_<label>.json and .md.
 from __future__ import annotations
 
 import argparse
-import json
 import math
-import platform
 from pathlib import Path
 
 import torch
@@ -44,15 +42,15 @@ from tqdm import tqdm
 
 from minivod.data.clips import frame_target
 from minivod.data.sampling import test_support
-from minivod.data.vid import VIDDataset, load_image
-from minivod.engine.evaluate import default_data_root, load_model
+from minivod.data.vid import load_image
+from minivod.engine.evaluate import load_model
 from minivod.engine.inference import FeatureCache
-from minivod.engine.train import resolve_device
 from minivod.methods.relation import gather_neighbours
 from minivod.methods.selsa import SELSA
 
+from record import add_probe_arguments, machine, probe_command, probe_split, write_results
+
 REPO = Path(__file__).resolve().parents[1]
-OUT = Path(__file__).parent / "results"
 DEFAULT = REPO / "benchmarks" / "checkpoints" / "selsa_3000_s0.pt"
 
 
@@ -178,27 +176,17 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--checkpoint", default=str(DEFAULT.relative_to(REPO)), help="a SELSA checkpoint")
     parser.add_argument("--label", default="selsa_s0", help="names the results file")
-    parser.add_argument("--data", default=None, help="dataset root (default: data_small)")
-    parser.add_argument("--stride", type=int, default=8, help="every stride-th frame of each val video")
-    parser.add_argument("--videos", type=int, default=None, help="only the first N val videos")
-    parser.add_argument("--device", default=None, help="cuda or cpu (default: cuda when available)")
+    add_probe_arguments(parser)
     args = parser.parse_args()
-    device = resolve_device(args.device)
-    val = VIDDataset(args.data or default_data_root(), split="val")
-    if args.videos:
-        val = val.subset(range(args.videos))
+    device, val = probe_split(args)
     model, _ = load_model("selsa", REPO / args.checkpoint, device, len(val.class_map))
     result = {"layers": measure(model, val, device, args.stride, num_support=8), "label": args.label,
               "checkpoint": args.checkpoint, "stride": args.stride, "videos": len(val.videos),
-              "command": "python benchmarks/selsa_attention.py " + " ".join(
-                  f"--{k} {v}" for k, v in (("checkpoint", args.checkpoint), ("label", args.label),
-                                            ("stride", args.stride), ("videos", args.videos)) if v is not None),
-              "machine": f"{platform.machine()}, torch {torch.__version__}, {device}"}
+              "command": probe_command("selsa_attention.py", args, ("checkpoint", "label", "stride", "videos")),
+              "machine": machine("processor", "torch", device=device)}
     text = report(args.label, args.checkpoint, result)
     print(text)
-    OUT.mkdir(exist_ok=True)
-    (OUT / f"selsa_attention_{args.label}.json").write_text(json.dumps(result, indent=1) + "\n")
-    (OUT / f"selsa_attention_{args.label}.md").write_text(text + f"\n`{result['command']}`\n")
+    write_results(f"selsa_attention_{args.label}", result, text + f"\n`{result['command']}`\n")
 
 
 if __name__ == "__main__":
