@@ -24,6 +24,7 @@ import argparse
 import sys
 
 from minivod.eval import FIGURES
+from minivod.eval.verdict import FAILS, claim_verdict
 
 from record import write_results
 from runs import evaluate_run, find_run, read_dets, train_command, trained_checkpoint
@@ -35,14 +36,9 @@ COMPARED_WITH = {"ssvd": "ssvd_single"}
 
 def verdict(interval: dict, runs: list[dict], base_runs: list[dict]) -> str:
     """holds / worse / not established, from the mAP interval and the seed ranges (see the docstring)."""
-    mine, theirs = [r["val"]["mAP"] for r in runs], [r["val"]["mAP"] for r in base_runs]
-    apart_above = len(mine) > 1 and len(theirs) > 1 and min(mine) > max(theirs)
-    apart_below = len(mine) > 1 and len(theirs) > 1 and max(mine) < min(theirs)
-    if interval["low"] > 0 and apart_above:
-        return "holds"
-    if interval["high"] < 0 and apart_below:
-        return "worse"
-    return "not established"
+    v = claim_verdict(interval["low"], interval["high"], [r["val"]["mAP"] for r in runs],
+                      [r["val"]["mAP"] for r in base_runs])
+    return "worse" if v == FAILS else v
 
 
 def main(argv=None) -> int:

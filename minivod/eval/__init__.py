@@ -9,6 +9,7 @@ breakdowns), the result-file reader and writer, Seq-NMS, and plots.
 - ``seq_nms.py``       Seq-NMS post-processing over a video (and its plain-loop reference)
 - ``synthetic.py``     a small synthetic split and detections, for checks and timings
 - ``plots.py``         precision-recall curves and AP by group
+- ``verdict.py``       holds / fails / not established, and the box that closes every notebook
 - ``cli.py``           ``python -m minivod evaluate`` and ``compare``
 """
 from minivod.eval.breakdown import CLEAN, SPEED_GROUPS, group_weights, speed_group_masks, tag_group_masks
