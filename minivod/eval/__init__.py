@@ -10,6 +10,7 @@ breakdowns), the result-file reader and writer, Seq-NMS, and plots.
 - ``synthetic.py``     a small synthetic split and detections, for checks and timings
 - ``plots.py``         precision-recall curves and AP by group
 - ``verdict.py``       holds / fails / not established, and the box that closes every notebook
+- ``attention.py``     RoIs labelled by track; where an aggregator's weight rows go (same object, background)
 - ``cli.py``           ``python -m minivod evaluate`` and ``compare``
 """
 from minivod.eval.breakdown import CLEAN, SPEED_GROUPS, group_weights, speed_group_masks, tag_group_masks
