@@ -1,9 +1,15 @@
-"""Counts of a VID-layout dataset: frames, videos, boxes per class, speed group and degradation."""
+"""Counts of a VID-layout dataset: frames, videos, boxes per class, speed group and degradation.
+
+Also the per-box views the notebooks and benchmarks share: :func:`every_box` (one order for every
+box of a split) and :func:`box_groups` (which clean / tag / speed group each box is in).
+"""
 from __future__ import annotations
 
 import json
 from collections import Counter
 from pathlib import Path
+
+import numpy as np
 
 from minivod.data.motion import SPEED_GROUPS, motion_group
 from minivod.data.vid import DEGRADATION_TAGS, VIDDataset
@@ -65,3 +71,39 @@ def write_stats(root, stats: dict, settings: dict) -> None:
         "(slow > 0.9, medium 0.7-0.9, fast < 0.7). `Scenes/` holds each video's plan, from which\n"
         "`minivod.data.synthetic.gt_flow` gives the ground-truth optical flow.\n\n"
         "Counts (boxes, unless the row says otherwise):\n\n" + stats_markdown(stats))
+
+
+# --------------------------------------------------------------------------- per-box views
+def every_box(ds: VIDDataset) -> list[tuple]:
+    """Every ground-truth box of the split as ``(frame, j)``: videos, frames and boxes in order.
+
+    This is the order of every per-box array below and of ``minivod.eval.per_box.box_outcomes``,
+    so that masks and values of the same split line up.
+
+    Returns:
+        list of G ``(FrameAnnotation, int)``: the frame and the box's row in ``frame.boxes``
+    """
+    return [(f, j) for video in ds.videos for f in video.frames for j in range(len(f))]
+
+
+def box_groups(ds: VIDDataset) -> dict[str, np.ndarray]:
+    """Which group each box of the split is in, as boolean masks in :func:`every_box` order.
+
+    Groups: ``"all"``; ``"clean"`` (no degradation tag) and ``"degraded"`` (any); each tag of
+    ``DEGRADATION_TAGS`` (a box with two tags is in both); ``"slow"``, ``"medium"``, ``"fast"``
+    (motion IoU, :func:`minivod.data.motion.motion_group`).
+
+    Returns:
+        ``{group: ndarray[G] of bool}``
+    """
+    boxes = every_box(ds)
+    tags = [f.tags[j] for f, j in boxes]
+    speed = np.array([f.motion_iou[j] for f, j in boxes], dtype=np.float64)  # (G,)
+    groups = {"all": np.ones(len(boxes), dtype=bool), "clean": np.array([not t for t in tags], dtype=bool)}
+    groups["degraded"] = ~groups["clean"]
+    for tag in DEGRADATION_TAGS:
+        groups[tag] = np.array([tag in t for t in tags], dtype=bool)
+    speed_group = motion_group(speed)  # (G,) "slow" / "medium" / "fast"
+    for group in SPEED_GROUPS:
+        groups[group] = speed_group == group
+    return groups
