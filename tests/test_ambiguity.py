@@ -2,23 +2,44 @@
 import numpy as np
 
 from minivod.data.ambiguity import box_texture_energy, degraded_example, texture_energy
-from minivod.data.stats import every_box
+from minivod.data.stats import box_groups, every_box, track_max
 from minivod.data.vid import VIDDataset, load_image
 
 
-def test_box_texture_energy_follows_every_box_and_takes_the_track_maximum(data_small):
+def test_box_texture_energy_follows_every_box_and_track_max_takes_the_track_maximum(data_small):
     val = VIDDataset(data_small, "val").subset([3])
-    energy, track_best = box_texture_energy(val)
+    energy = box_texture_energy(val)
     boxes = every_box(val)
-    assert energy.shape == track_best.shape == (len(boxes),)
+    assert energy.shape == (len(boxes),)
     for g in (0, len(boxes) // 2, len(boxes) - 1):  # the same value as the function on one box
         f, j = boxes[g]
         assert energy[g] == texture_energy(load_image(f.image_path), f.boxes[j])
+    track_best = track_max(val, energy)
     tracks = np.array([int(f.track_ids[j]) for f, j in boxes])
     for tid in np.unique(tracks):
         on = tracks == tid
         assert np.all(track_best[on] == np.nanmax(energy[on]))
-    assert np.all(track_best >= np.nan_to_num(energy, nan=-1))
+    has_clean = track_max(val, box_groups(val)["clean"])
+    for tid in np.unique(tracks):
+        on = tracks == tid
+        assert np.all(has_clean[on] == float(any(not f.tags[j] for (f, j), o in zip(boxes, on) if o)))
+
+
+def test_track_max_keeps_tracks_of_different_videos_apart():
+    from pathlib import Path
+    from types import SimpleNamespace
+
+    from minivod.data.vid import FrameAnnotation, Video
+
+    def frame(index, track_ids):
+        n = len(track_ids)
+        return FrameAnnotation(f"v/{index:06d}", index, Path("x.JPEG"), 100, 100, np.zeros((n, 4), np.float32),
+                               np.ones(n, np.int64), np.asarray(track_ids), np.zeros(n, bool), [()] * n)
+
+    data = SimpleNamespace(videos=[Video("a", [frame(1, [0, 1]), frame(2, [0])]), Video("b", [frame(3, [0])])])
+    # boxes: a/t0, a/t1, a/t0, b/t0 (track 0 of video b is another object than track 0 of video a)
+    out = track_max(data, np.array([0.1, np.nan, 0.3, 0.2]))
+    assert out[[0, 2, 3]].tolist() == [0.3, 0.3, 0.2] and np.isnan(out[1])
 
 
 def test_degraded_example_pairs_a_tagged_box_with_the_sharpest_clean_frame_of_its_track(data_small):

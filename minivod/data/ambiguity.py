@@ -12,8 +12,7 @@ what degradation does to that difference:
   relative to the box's brightness). Degraded boxes have little of it left;
   most of their tracks still have a sharp frame elsewhere in the video.
 
-Over a whole split, :func:`box_texture_energy` gives every box's energy and its
-track's best, and :func:`degraded_example` finds a degraded box next to the same
+Over a whole split, :func:`box_texture_energy` gives every box's energy, and :func:`degraded_example` finds a degraded box next to the same
 track's sharpest clean frame (notebook 00, sections 3 and 4).
 """
 from __future__ import annotations
@@ -63,31 +62,21 @@ def best_frame_energy(energies_by_track):
     return {tid: max(values) for tid, values in energies_by_track.items()}
 
 
-def box_texture_energy(dataset) -> tuple[np.ndarray, np.ndarray]:
-    """:func:`texture_energy` of every box of a split, and the best its track reaches in its video.
+def box_texture_energy(dataset) -> np.ndarray:
+    """:func:`texture_energy` of every box of a split.
 
     Args:
         dataset: a :class:`~minivod.data.vid.VIDDataset`
     Returns:
-        energy (ndarray[G]): each box's energy, boxes in :func:`~minivod.data.stats.every_box` order
-            (NaN for a box under 6 px a side)
-        track_best (ndarray[G]): for each box, the highest energy of any box of the same track in
-            the same video (its sharpest frame; NaN only if every box of the track is NaN)
+        ndarray[G]: each box's energy, boxes in :func:`~minivod.data.stats.every_box` order (NaN for a
+        box under 6 px a side); :func:`~minivod.data.stats.track_max` of it is each track's sharpest frame
     """
-    energy, track = [], []
+    energy = []
     for video in dataset.videos:
         for f in video.frames:
-            image = load_image(f.image_path)  # (3, H, W)
-            for j in range(len(f)):
-                energy.append(texture_energy(image, f.boxes[j]))
-                track.append((video.name, int(f.track_ids[j])))
-    energy = np.asarray(energy, dtype=np.float64)  # (G,)
-    best: dict[tuple, float] = {}
-    for key, e in zip(track, energy):
-        if e == e:  # not NaN
-            best[key] = max(best.get(key, -np.inf), e)
-    track_best = np.array([best.get(key, np.nan) for key in track], dtype=np.float64)  # (G,)
-    return energy, track_best
+            image = load_image(f.image_path)  # (3, H, W), loaded once for all its boxes
+            energy += [texture_energy(image, f.boxes[j]) for j in range(len(f))]
+    return np.asarray(energy, dtype=np.float64)  # (G,)
 
 
 def degraded_example(dataset, tag: str, min_width: int = 15):

@@ -1,7 +1,8 @@
 """Counts of a VID-layout dataset: frames, videos, boxes per class, speed group and degradation.
 
 Also the per-box views the notebooks and benchmarks share: :func:`every_box` (one order for every
-box of a split) and :func:`box_groups` (which clean / tag / speed group each box is in).
+box of a split), :func:`box_groups` (which clean / tag / speed group each box is in) and
+:func:`track_max` (a per-box value taken over the box's whole track).
 """
 from __future__ import annotations
 
@@ -107,3 +108,23 @@ def box_groups(ds: VIDDataset) -> dict[str, np.ndarray]:
     for group in SPEED_GROUPS:
         groups[group] = speed_group == group
     return groups
+
+
+def track_max(ds: VIDDataset, values) -> np.ndarray:
+    """For each box, the largest of ``values`` over the boxes of its track in its video.
+
+    E.g. ``track_max(ds, energy)``: the texture of each track's sharpest frame;
+    ``track_max(ds, box_groups(ds)["clean"])``: whether the track has a clean box somewhere in the video.
+
+    Args:
+        values (ndarray[G]): one value per box, in :func:`every_box` order (bool or float; NaN ignored)
+    Returns:
+        ndarray[G] of float64 (NaN only where every box of the track is NaN)
+    """
+    values = np.asarray(values, dtype=np.float64)  # (G,)
+    keys = [(video.name, int(f.track_ids[j])) for video in ds.videos for f in video.frames for j in range(len(f))]
+    best: dict[tuple, float] = {}
+    for key, v in zip(keys, values):
+        if v == v:  # not NaN
+            best[key] = max(best.get(key, -np.inf), v)
+    return np.array([best.get(key, np.nan) for key in keys], dtype=np.float64)  # (G,)
