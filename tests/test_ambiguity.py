@@ -1,4 +1,5 @@
-"""data_small's premise, measured per box: texture energy of every box and of its track's best frame."""
+"""data_small's premise, measured per box: texture energy of every box and of its track's best frame;
+the per-box helpers of ``minivod.data.stats`` that go with it."""
 import numpy as np
 
 from minivod.data.ambiguity import box_texture_energy, degraded_example, texture_energy
@@ -55,3 +56,19 @@ def test_degraded_example_pairs_a_tagged_box_with_the_sharpest_clean_frame_of_it
     # a sharp clean frame has far more texture than the blurred one
     assert texture_energy(load_image(g.image_path), g.boxes[i]) > 3 * texture_energy(load_image(f.image_path), f.boxes[j])
     assert degraded_example(val.subset([]), "motion_blur") is None
+
+
+def test_one_per_video_takes_the_first_hit_of_each_video_in_order(data_small):
+    from minivod.data.stats import one_per_video
+
+    val = VIDDataset(data_small, "val").subset([0, 1, 2])
+    boxes = every_box(val)
+    video = np.array([f.frame_id.split("/")[0] for f, _ in boxes])
+    blurred = box_groups(val)["motion_blur"]
+    picks = one_per_video(val, blurred, 5)
+    assert len(picks) == len({video[g] for g in np.flatnonzero(blurred)})  # one per video holding a hit
+    assert [video[g] for g in picks] == sorted({video[g] for g in picks}, key=list(video).index)  # in order
+    for g in picks:  # each is its video's first hit
+        assert blurred[g] and not blurred[(video == video[g]) & (np.arange(len(boxes)) < g)].any()
+    assert one_per_video(val, blurred, 1) == picks[:1]
+    assert one_per_video(val, np.zeros(len(boxes), bool), 3) == []

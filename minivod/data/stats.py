@@ -2,7 +2,8 @@
 
 Also the per-box views the notebooks and benchmarks share: :func:`every_box` (one order for every
 box of a split), :func:`box_groups` (which clean / tag / speed group each box is in) and
-:func:`track_max` (a per-box value taken over the box's whole track).
+:func:`track_max` (a per-box value taken over the box's whole track), :func:`one_per_video` (examples
+spread over the split).
 """
 from __future__ import annotations
 
@@ -128,3 +129,22 @@ def track_max(ds: VIDDataset, values) -> np.ndarray:
         if v == v:  # not NaN
             best[key] = max(best.get(key, -np.inf), v)
     return np.array([best.get(key, np.nan) for key in keys], dtype=np.float64)  # (G,)
+
+
+def one_per_video(ds: VIDDataset, mask, count: int) -> list[int]:
+    """The first ``count`` boxes where ``mask`` is True, at most one per video: examples spread over the split.
+
+    Args:
+        mask (ndarray[G] of bool): in :func:`every_box` order
+    Returns:
+        up to ``count`` positions in :func:`every_box` order (index ``every_box(ds)`` with them)
+    """
+    mask = np.asarray(mask, dtype=bool)  # (G,)
+    picks, start = [], 0
+    for video in ds.videos:
+        size = sum(len(f) for f in video.frames)
+        hits = np.flatnonzero(mask[start:start + size])
+        if len(hits) and len(picks) < count:
+            picks.append(start + int(hits[0]))
+        start += size
+    return picks
