@@ -165,3 +165,18 @@ def test_parity_has_teeth():
     assert 0 < n_out < n_in
     original = {(tuple(b.tolist()), s.item()) for f in frames for b, s in zip(f[0], f[1])}
     assert any((tuple(float(x) for x in b), float(s)) not in original for f in ref for b, s, _ in f)
+
+
+def test_score_dataset_passes_the_seq_nms_options(vid_mini):
+    from minivod.data.vid import VIDDataset
+    from minivod.engine.evaluate import score_dataset
+
+    val = VIDDataset(vid_mini, "val")
+    assert len(val.videos) == 1 and len(val.videos[0]) == len(TRACK)
+    per_video = [[{"boxes": b, "scores": s, "labels": lab} for b, s, lab in _frames(TRACK)]]
+    middle = val.videos[0].frames[1].index
+    _, plain = score_dataset(per_video, val)
+    _, avg = score_dataset(per_video, val, use_seq_nms=True)
+    _, top = score_dataset(per_video, val, use_seq_nms=True, rescore="max")
+    assert len(plain[middle][1]) == 2 and len(avg[middle][1]) == 1  # X suppressed
+    assert avg[middle][1].tolist() == pytest.approx([0.7]) and top[middle][1].tolist() == pytest.approx([0.9])
