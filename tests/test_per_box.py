@@ -6,7 +6,7 @@ import numpy as np
 import torch
 
 from minivod.data.vid import FrameAnnotation, Video
-from minivod.eval.per_box import box_answers, disagreements
+from minivod.eval.per_box import box_answers, disagreements, is_degraded
 
 
 def frame(index, boxes, labels):
@@ -46,6 +46,19 @@ def test_disagreements_rank_frames_by_spread_of_right_answers():
     assert found[0]["right"] == {"a": 1, "b": 0}
     same = {"a": answers["a"], "b": answers["a"]}
     assert disagreements(same, data) == []  # no frame where they differ
+
+
+def test_disagreements_only_among_the_frames_asked_for():
+    frames = [frame(i, [[0, 0, 19, 19], [40, 40, 59, 59]], [1, 2]) for i in (1, 2, 3)]
+    frames[0].tags = [("motion_blur",), ()]
+    frames[2].tags = [("occlusion",), ("defocus", "truncation")]
+    assert [is_degraded(f) for f in frames] == [True, False, True]
+    data = SimpleNamespace(videos=[Video("v", frames)])
+    answers = {"a": {1: np.array([1, 0]), 2: np.array([1, 2]), 3: np.array([1, 0])},
+               "b": {1: np.array([1, 2]), 2: np.array([0, 0]), 3: np.array([1, 2])}}
+    assert disagreements(answers, data)[0]["frame"].index == 2  # spread 2 beats spread 1
+    found = disagreements(answers, data, where=is_degraded)
+    assert [e["frame"].index for e in found] == [1] and found[0]["right"] == {"a": 1, "b": 2}
 
 
 def test_subset_keeps_the_chosen_videos(data_small):

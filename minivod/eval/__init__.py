@@ -8,7 +8,8 @@ breakdowns), the result-file reader and writer, Seq-NMS, and plots.
 - ``bootstrap.py``     paired bootstrap over videos: is B better than A, or is it noise?
 - ``seq_nms.py``       Seq-NMS post-processing over a video (and its plain-loop reference)
 - ``synthetic.py``     a small synthetic split and detections, for checks and timings
-- ``plots.py``         precision-recall curves and AP by group
+- ``plots.py``         precision-recall curves, AP by group, gains with their intervals
+- ``seeds.py``         the seed benchmark read back: mean ± std over seeds, gains, verdicts
 - ``verdict.py``       holds / fails / not established, and the box that closes every notebook
 - ``cli.py``           ``python -m minivod evaluate`` and ``compare``
 """

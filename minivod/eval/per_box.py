@@ -38,9 +38,16 @@ def box_answers(detections: dict, dataset, iou: float = 0.5) -> dict[int, np.nda
     return answers
 
 
-def disagreements(answers: dict[str, dict[int, np.ndarray]], dataset, top: int = 4) -> list[dict]:
+def is_degraded(frame) -> bool:
+    """Whether a frame has a box that is motion-blurred or defocused (its texture wiped out)."""
+    return any({"motion_blur", "defocus"} & set(tags) for tags in frame.tags)
+
+
+def disagreements(answers: dict[str, dict[int, np.ndarray]], dataset, top: int = 4, where=None) -> list[dict]:
     """Frames where the methods' answers differ most: the most boxes right for some method, wrong for another.
 
+    Args:
+        where: if given, only frames ``f`` with ``where(f)`` true count (e.g. :func:`is_degraded`)
     Returns up to ``top`` entries ``{"frame": FrameAnnotation, "video": name, "right": {method: count}}``,
     one frame per video, most disagreeing first.
     """
@@ -49,6 +56,8 @@ def disagreements(answers: dict[str, dict[int, np.ndarray]], dataset, top: int =
     for video in dataset.videos:
         best = None
         for f in video.frames:
+            if where is not None and not where(f):
+                continue
             right = {m: int((answers[m][f.index] == f.labels).sum()) for m in methods}
             spread = max(right.values()) - min(right.values())
             if best is None or spread > best[0]:
