@@ -3,6 +3,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
+import pytest
 import torch
 
 from minivod.data.vid import FrameAnnotation, Video
@@ -69,3 +70,25 @@ def test_subset_keeps_the_chosen_videos(data_small):
     assert [v.name for v in part.videos] == [val.videos[0].name, val.videos[3].name]
     assert part.report.frames == len(val.videos[0]) + len(val.videos[3])
     assert len(val.videos) == 48  # the original is untouched
+
+
+def test_track_scores_and_the_most_flickering_track():
+    from minivod.eval.per_box import flickering_track, track_scores
+
+    def f(index, tracks):  # tracks: {track id: (box, label)}
+        fr = frame(index, [b for b, _ in tracks.values()], [lab for _, lab in tracks.values()])
+        fr.track_ids = np.array(list(tracks), dtype=np.int64)
+        return fr
+
+    steady, blinking = ([0, 0, 19, 19], 1), ([40, 40, 59, 59], 2)
+    video = Video("v", [f(1, {7: steady, 9: blinking}), f(2, {7: steady, 9: blinking}), f(3, {7: steady})])
+    # continuous boxes: VID [0, 0, 19, 19] is [0, 0, 20, 20]
+    frames = [dets([[0, 0, 20, 20], [40, 40, 60, 60], [41, 40, 61, 60]], [0.8, 0.9, 0.3], [1, 2, 2]),
+              dets([[0, 0, 20, 20], [40, 40, 60, 60]], [0.7, 0.2], [1, 1]),  # track 9: only the wrong class
+              dets([[1, 0, 21, 20]], [0.75], [1])]
+    assert track_scores(frames, video, 7).tolist() == pytest.approx([0.8, 0.7, 0.75])
+    s9 = track_scores(frames, video, 9)
+    assert s9[:2].tolist() == pytest.approx([0.9, 0.0]) and np.isnan(s9[2])  # not in frame 3
+    data = SimpleNamespace(videos=[video])
+    vi, tid, scores = flickering_track([frames], data)
+    assert (vi, tid) == (0, 9) and np.array_equal(scores, s9, equal_nan=True)
