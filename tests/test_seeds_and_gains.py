@@ -5,7 +5,7 @@ import pytest
 from matplotlib.figure import Figure
 
 from minivod.eval.plots import plot_gains
-from minivod.eval.seeds import NO_RUNS, REFERENCE, mean_std, seed_rows, seed_table
+from minivod.eval.seeds import NO_RUNS, REFERENCE, fmt_mean_std, mean_std, seed_rows, seed_table, verdict_lines
 from minivod.eval.verdict import FAILS, HOLDS, NOT_ESTABLISHED
 
 
@@ -62,6 +62,20 @@ def test_table_names_every_method():
     lines = seed_table(SEEDS, ["bad"]).splitlines()
     assert lines[1].split()[:3] == ["bad", "0.700", "1"]  # one seed: no ± 0.000
     assert lines[-1] == "not trained yet: bad seed 1, bad seed 2"
+    assert len(seed_table(SEEDS, ["bad"], missing=False).splitlines()) == 2
+
+
+def test_verdict_lines_name_each_compared_or_missing_method():
+    assert fmt_mean_std([0.7]) == "0.700 (1)" and fmt_mean_std([1.0, 2.0, 3.0]) == "2.000 ± 1.000 (3)"
+    measured, verdict = verdict_lines(SEEDS, ["base", "good", "bad", "later"], ["mAP", "mAP_fast"])
+    assert measured.splitlines() == [
+        "good against base: mAP 0.860 ± 0.010 (3) vs 0.800 ± 0.010 (3), gain +0.060 [+0.030, +0.090]; "
+        "fast 0.700 ± 0.000 (3) vs 0.500 ± 0.000 (3), gain +0.200 [+0.100, +0.300]",
+        "bad against base: mAP 0.700 (1) vs 0.800 ± 0.010 (3), gain -0.100 [-0.150, -0.050]; "
+        "fast 0.500 (1) vs 0.500 ± 0.000 (3), gain +0.000 [-0.100, +0.100]",
+        "later: not retrained yet"]  # base, a reference, is left out
+    assert verdict.splitlines() == [f"good: mAP {HOLDS}; fast {HOLDS}",
+                                    f"bad: mAP {NOT_ESTABLISHED}; fast {NOT_ESTABLISHED}", f"later: {NO_RUNS}"]
 
 
 def test_gain_figure_has_one_error_bar_series_per_method_and_panel():

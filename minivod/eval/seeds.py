@@ -10,8 +10,9 @@
 - ``missing``: ``[[method, seed], ...]`` runs not trained yet.
 
 :func:`seed_rows` turns it into one row per method (mean ± std over seeds, the gain, the
-verdict of :func:`~minivod.eval.verdict.claim_verdict`), :func:`seed_table` prints them, and
-:func:`~minivod.eval.plots.plot_gains` draws the intervals. Notebook 08 reads the file this way,
+verdict of :func:`~minivod.eval.verdict.claim_verdict`), :func:`seed_table` prints them,
+:func:`verdict_lines` writes them for a verdict box, and :func:`~minivod.eval.plots.plot_gains`
+draws the intervals. Notebook 08 reads the file this way,
 so its table and its verdict follow the file when more seeds are added.
 """
 from __future__ import annotations
@@ -72,8 +73,9 @@ def fmt_gain(gain: dict | None) -> str:
     return f"{gain['diff']:+.3f} [{gain['low']:+.3f}, {gain['high']:+.3f}]"
 
 
-def seed_table(seeds: dict, methods: Sequence[str], figure: str = "mAP") -> str:
-    """:func:`seed_rows` as aligned text: figure mean ± std (seeds), gain over the reference, verdict."""
+def seed_table(seeds: dict, methods: Sequence[str], figure: str = "mAP", missing: bool = True) -> str:
+    """:func:`seed_rows` as aligned text: figure mean ± std (seeds), gain over the reference, verdict;
+    with ``missing``, a last line naming the seed runs of these methods not trained yet."""
     head = ["method", f"{figure} mean ± std", "seeds", "against", "gain, seed 0 [95% interval]", "verdict"]
     body = []
     for r in seed_rows(seeds, methods, figure):
@@ -82,7 +84,39 @@ def seed_table(seeds: dict, methods: Sequence[str], figure: str = "mAP") -> str:
         body.append([r["method"], stat, str(n), r["against"] or "-", fmt_gain(r["gain"]), r["verdict"]])
     widths = [max(len(x) for x in col) for col in zip(head, *body)]
     lines = ["  ".join(x.ljust(w) for x, w in zip(row, widths)).rstrip() for row in [head] + body]
-    missing = [(m, s) for m, s in seeds.get("missing", []) if m in methods]
-    if missing:
-        lines.append("not trained yet: " + ", ".join(f"{m} seed {s}" for m, s in missing))
+    untrained = [(m, s) for m, s in seeds.get("missing", []) if m in methods]
+    if missing and untrained:
+        lines.append("not trained yet: " + ", ".join(f"{m} seed {s}" for m, s in untrained))
     return "\n".join(lines)
+
+
+def fmt_mean_std(values: Sequence[float]) -> str:
+    """``0.853 ± 0.007 (3)``; a single seed has no spread: ``0.769 (1)``."""
+    m, s = mean_std(values)
+    return f"{m:.3f}" + (f" ± {s:.3f}" if len(values) > 1 else "") + f" ({len(values)})"
+
+
+def verdict_lines(seeds: dict, methods: Sequence[str], figures: Sequence[str] = ("mAP",)) -> tuple[str, str]:
+    """The "measured" and "verdict" texts of a verdict box (:func:`~minivod.eval.verdict.verdict_box`).
+
+    One line per method in ``methods``: a compared method gets, per figure, its mean ± std (seeds) against
+    its reference's and the seed-0 gain with its interval, and the verdict per figure; a method without runs
+    is named as not retrained yet; a method with runs and no comparison (a single-frame reference) is left out.
+    """
+    by_figure = {f: {r["method"]: r for r in seed_rows(seeds, methods, f)} for f in figures}
+    measured, verdicts = [], []
+    for m in methods:
+        rows = [by_figure[f][m] for f in figures]
+        if not rows[0]["values"]:
+            measured.append(f"{m}: not retrained yet")
+            verdicts.append(f"{m}: {NO_RUNS}")
+            continue
+        against = rows[0]["against"]
+        if against is None:
+            continue
+        base = [[r["val"][f] for r in seeds["runs"][against]] for f in figures]
+        measured.append(f"{m} against {against}: " + "; ".join(
+            f"{f.replace('mAP_', '')} {fmt_mean_std(r['values'])} vs {fmt_mean_std(b)}, gain {fmt_gain(r['gain'])}"
+            for f, r, b in zip(figures, rows, base)))
+        verdicts.append(f"{m}: " + "; ".join(f"{f.replace('mAP_', '')} {r['verdict']}" for f, r in zip(figures, rows)))
+    return "\n".join(measured), "\n".join(verdicts)
