@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from minivod.data.vid import FrameAnnotation, Video
-from minivod.eval.per_box import box_answers, disagreements, is_degraded
+from minivod.eval.per_box import box_answers, disagreements, has_blurred_box
 
 
 def frame(index, boxes, labels):
@@ -53,12 +53,12 @@ def test_disagreements_only_among_the_frames_asked_for():
     frames = [frame(i, [[0, 0, 19, 19], [40, 40, 59, 59]], [1, 2]) for i in (1, 2, 3)]
     frames[0].tags = [("motion_blur",), ()]
     frames[2].tags = [("occlusion",), ("defocus", "truncation")]
-    assert [is_degraded(f) for f in frames] == [True, False, True]
+    assert [has_blurred_box(f) for f in frames] == [True, False, True]
     data = SimpleNamespace(videos=[Video("v", frames)])
     answers = {"a": {1: np.array([1, 0]), 2: np.array([1, 2]), 3: np.array([1, 0])},
                "b": {1: np.array([1, 2]), 2: np.array([0, 0]), 3: np.array([1, 2])}}
     assert disagreements(answers, data)[0]["frame"].index == 2  # spread 2 beats spread 1
-    found = disagreements(answers, data, where=is_degraded)
+    found = disagreements(answers, data, where=has_blurred_box)
     assert [e["frame"].index for e in found] == [1] and found[0]["right"] == {"a": 1, "b": 2}
 
 

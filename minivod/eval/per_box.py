@@ -40,8 +40,9 @@ def box_answers(detections: dict, dataset, iou: float = 0.5) -> dict[int, np.nda
     return answers
 
 
-def is_degraded(frame) -> bool:
-    """Whether a frame has a box that is motion-blurred or defocused (its texture wiped out)."""
+def has_blurred_box(frame) -> bool:
+    """Whether a frame has a motion-blurred or defocused box: its texture wiped out, so that one frame alone
+    cannot tell the two classes of a pair apart (a narrower set than the evaluator's ``degraded``: any tag)."""
     return any({"motion_blur", "defocus"} & set(tags) for tags in frame.tags)
 
 
@@ -49,7 +50,7 @@ def disagreements(answers: dict[str, dict[int, np.ndarray]], dataset, top: int =
     """Frames where the methods' answers differ most: the most boxes right for some method, wrong for another.
 
     Args:
-        where: if given, only frames ``f`` with ``where(f)`` true count (e.g. :func:`is_degraded`)
+        where: if given, only frames ``f`` with ``where(f)`` true count (e.g. :func:`has_blurred_box`)
     Returns up to ``top`` entries ``{"frame": FrameAnnotation, "video": name, "right": {method: count}}``,
     one frame per video, most disagreeing first.
     """
