@@ -50,6 +50,9 @@ def test_rows_and_verdicts():
     assert rows["later"]["verdict"] == NO_RUNS and rows["later"]["values"] == []
     fast = {r["method"]: r for r in seed_rows(SEEDS, ["good", "noisy"], "mAP_fast")}
     assert fast["good"]["verdict"] == HOLDS and fast["noisy"]["verdict"] == NOT_ESTABLISHED
+    empty = {**SEEDS, "comparisons": {"good": {"against": "base", "interval": {"mAP": dict.fromkeys(entry(0, 0, 0))}}}}
+    row = seed_rows(empty, ["good"])[0]  # a figure without a value (null in the file)
+    assert row["verdict"] == NOT_ESTABLISHED and "-" in seed_table(empty, ["good"]).splitlines()[1].split()
     three = {**SEEDS, "runs": {**SEEDS["runs"], "bad": [run(0, 0.70), run(1, 0.71), run(2, 0.69)]}}
     assert {r["method"]: r["verdict"] for r in seed_rows(three, ["bad"])} == {"bad": FAILS}
 

@@ -18,6 +18,7 @@ so its table and its verdict follow the file when more seeds are added.
 from __future__ import annotations
 
 import json
+import math
 import statistics
 from pathlib import Path
 from typing import Sequence
@@ -60,15 +61,15 @@ def seed_rows(seeds: dict, methods: Sequence[str], figure: str = "mAP") -> list[
         if comparison is not None:
             base = [r["val"][figure] for r in seeds["runs"][comparison["against"]]]
             gain = comparison["interval"][figure]
-            row.update(against=comparison["against"], gain=gain,
-                       verdict=claim_verdict(gain["low"], gain["high"], values, base))
+            low, high = (math.nan if gain[k] is None else gain[k] for k in ("low", "high"))  # null: no value
+            row.update(against=comparison["against"], gain=gain, verdict=claim_verdict(low, high, values, base))
         rows.append(row)
     return rows
 
 
 def fmt_gain(gain: dict | None) -> str:
     """``+0.011 [-0.006, +0.028]``: a gain and its interval (``-`` without one)."""
-    if gain is None:
+    if gain is None or any(gain[k] is None or math.isnan(gain[k]) for k in ("diff", "low", "high")):
         return "-"
     return f"{gain['diff']:+.3f} [{gain['low']:+.3f}, {gain['high']:+.3f}]"
 
