@@ -45,6 +45,8 @@ SOURCES = {
     "ssvd": ("SSVD ablations", "python benchmarks/bench_ssvd.py"),
     "seeds": ("Every method over training seeds, against its single-frame detector (the retraining, in progress)",
               "python benchmarks/bench_seeds.py"),
+    "split_seed1": ("The shipped checkpoints on a second generated split (generator seed 1)",
+                    "python benchmarks/bench_split.py --seed 1"),
     "cost": ("What each method costs, stage by stage, before and after the aggregation-cost work",
              "python benchmarks/bench_cost.py"),
 }

@@ -12,39 +12,20 @@ each speed group. Writes benchmarks/results/pair_confusion.json and .md.
 from __future__ import annotations
 
 import argparse
-from collections import defaultdict
 
-from minivod.data.motion import motion_group
+from minivod.data.stats import box_groups
 from minivod.data.vid import VIDDataset
 from minivod.engine.evaluate import default_data_root, load_model, predict_dataset, score_dataset, shipped_checkpoint
 from minivod.engine.train import resolve_device
-from minivod.eval.per_box import box_answers
+from minivod.eval.per_box import box_outcomes, outcome_shares
 
 from record import write_results
 from tables import markdown_table
 
-OUTCOMES = ("right", "pair", "other", "missed")
-
-
-def pair_of(label: int) -> int:
-    """The other class of a texture pair: classes come as (shape, striped), (shape, checked)."""
-    return label + 1 if label % 2 == 1 else label - 1
-
 
 def confusion(detections, dataset) -> dict:
-    counts = defaultdict(lambda: dict.fromkeys(OUTCOMES, 0))
-    answers = box_answers(detections, dataset)
-    for video in dataset.videos:
-        for f in video.frames:
-            for j in range(len(f)):
-                label, truth = int(answers[f.index][j]), int(f.labels[j])
-                outcome = ("missed" if label == 0 else "right" if label == truth
-                           else "pair" if label == pair_of(truth) else "other")
-                groups = ["all", "degraded" if f.tags[j] else "clean", *f.tags[j], str(motion_group(f.motion_iou[j:j + 1])[0])]
-                for g in groups:
-                    counts[g][outcome] += 1
-    return {g: {k: v / max(sum(c.values()), 1) for k, v in c.items()} | {"boxes": sum(c.values())}
-            for g, c in counts.items()}
+    """Right / pair / other / missed shares of each group of boxes (``minivod.eval.per_box``)."""
+    return outcome_shares(box_outcomes(detections, dataset)["outcome"], box_groups(dataset))
 
 
 def main():

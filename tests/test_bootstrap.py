@@ -163,3 +163,45 @@ def test_compare_help_says_what_the_interval_means(capsys):
         main(["compare", "--help"])
     text = " ".join(capsys.readouterr().out.split())
     assert "percentile" in text and "contains 0" in text and "not established" in text
+
+
+# --------------------------------------------------------------------------- one detector, two groups
+def test_group_gap_is_the_percentile_interval_of_the_replicate_gaps():
+    from minivod.eval.bootstrap import group_gap
+
+    gt, dets, videos = synthetic_case(seed=4, videos=8)
+    full = evaluate_vid(dets, gt)
+    out = group_gap(gt, dets, videos, "mAP_slow", "mAP_fast", resamples=40, seed=3)
+    assert out["diff"] == pytest.approx(full["mAP_slow"] - full["mAP_fast"], abs=1e-12)
+    assert out["a"] == pytest.approx(full["mAP_fast"], abs=1e-12)
+    # the same draws as paired_bootstrap, each replicate scored by the (reference-checked) fast path
+    names = sorted(set(videos.values()))
+    draws = np.random.default_rng(3).multinomial(len(names), np.full(len(names), 1 / len(names)), size=40)
+    gaps = [replicate_figures(gt, dets, videos, c) for c in draws]
+    gaps = np.array([g["mAP_slow"] - g["mAP_fast"] for g in gaps])
+    low, high = np.percentile(gaps[np.isfinite(gaps)], [2.5, 97.5])
+    assert out["low"] == pytest.approx(low, abs=1e-12) and out["high"] == pytest.approx(high, abs=1e-12)
+    same = group_gap(gt, dets, videos, "mAP_clean", "mAP_clean", resamples=20)
+    assert same["diff"] == same["low"] == same["high"] == 0
+
+
+def test_group_gap_sees_a_detector_that_misses_every_degraded_box():
+    from minivod.boxes import box_iou_vid
+    from minivod.eval.bootstrap import group_gap
+
+    gt, dets, videos = synthetic_case(seed=5, videos=12)
+    as_is = group_gap(gt, dets, videos, "mAP_clean", "mAP_degraded", resamples=200)
+    assert as_is["low"] < 0 < as_is["high"]  # this detector treats both groups alike: no gap established
+    # take out every detection on a degraded box: degraded boxes go unfound, clean ones stay as they were
+    keep = np.ones(len(dets), dtype=bool)
+    for d in range(len(dets)):
+        frame = gt.frames[int(dets.frame_index[d])]
+        degraded = np.array([len(t) > 0 for t in frame.tags], dtype=bool)
+        if len(frame) and (box_iou_vid(dets.boxes[d:d + 1], frame.boxes)[0][degraded] >= 0.5).any():
+            keep[d] = False
+    blind = VIDDetections(dets.frame_index[keep], dets.labels[keep], dets.scores[keep], dets.boxes[keep])
+    out = group_gap(gt, blind, videos, "mAP_clean", "mAP_degraded", resamples=200)
+    assert out["a"] == 0 and out["b"] == as_is["b"]
+    assert out["low"] > 0.3
+    with pytest.raises(ValueError, match="not available"):
+        group_gap(gt, blind, videos, "mAP_rare", "mAP")

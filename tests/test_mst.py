@@ -316,3 +316,23 @@ def test_instance_test_selection_in_training_ignores_the_ground_truth():
     assert not torch.equal(experiment.mask(x, s, ctx), paper.mask(x, s, ctx))
     with pytest.raises(ValueError):
         InstanceAggregator(RelationConfig(16, num_heads=2), train_selection="nearest")
+
+
+def test_read_shift_is_the_hand_set_offset_of_a_moved_object():
+    """Offsets set by hand to an object's displacement: ``read_shift`` gives it back, and the aligned
+    support equals the reference (the toy case of notebook 04); layers add up, groups and taps average."""
+    from minivod.methods.dalign import read_shift
+
+    align = DAlign(4, hidden=4, offset_groups=2)
+    ref = torch.zeros(1, 4, 8, 10)
+    ref[..., 2:5, 3:6] = 1.0  # a square
+    support = torch.roll(ref, shifts=(1, 2), dims=(2, 3))  # the square moved (dy, dx) = (1, 2)
+    theta = torch.zeros(1, 2, 2, 9, 2, 8, 10)  # (N, L, G, k*k, 2, h, w)
+    theta[:, 0, :, :, 0], theta[:, 0, :, :, 1] = 1.0, 2.0
+    torch.testing.assert_close(read_shift(theta), torch.tensor([1.0, 2.0]).view(1, 2, 1, 1).expand(1, 2, 8, 10))
+    torch.testing.assert_close(align.align(support, theta), ref)
+    assert not torch.allclose(align.align(support, torch.zeros_like(theta)), ref)
+    split = torch.zeros_like(theta)
+    split[:, 0, :, :, 1], split[:, 1, :, :, 1] = 0.5, 1.5  # dx of 2 split over the two layers
+    split[:, 0, 0, :, 0], split[:, 0, 1, :, 0] = 0.0, 2.0  # dy: 0 in one group, 2 in the other
+    torch.testing.assert_close(read_shift(split), read_shift(theta))

@@ -72,6 +72,67 @@ def test_subset_keeps_the_chosen_videos(data_small):
     assert len(val.videos) == 48  # the original is untouched
 
 
+# --------------------------------------------------------------------------- outcomes: right / pair / other / missed
+def test_pair_of_swaps_the_two_textures_of_a_shape():
+    from minivod.eval.per_box import pair_of
+
+    assert [pair_of(c) for c in range(1, 9)] == [2, 1, 4, 3, 6, 5, 8, 7]
+
+
+def test_box_outcomes_sort_each_box_into_right_pair_other_missed():
+    from minivod.data.stats import box_groups
+    from minivod.eval.per_box import box_outcomes, outcome_shares
+
+    # frame 1: truth 3 answered 3 (right), truth 5 answered 6 (its pair), truth 1 answered 7 (other);
+    # frame 2: truth 2, nothing overlaps (missed)
+    f1 = frame(1, [[0, 0, 19, 19], [30, 30, 49, 49], [60, 60, 79, 79]], [3, 5, 1])
+    f2 = frame(2, [[0, 0, 19, 19]], [2])
+    f1.tags = [(), ("motion_blur",), ("motion_blur", "defocus")]
+    for f in (f1, f2):
+        f.motion_iou = np.full(len(f), 0.95, dtype=np.float32)
+    f2.motion_iou[:] = 0.5
+    data = SimpleNamespace(videos=[Video("v", [f1, f2])])
+    detections = {1: dets([[0, 0, 19, 19], [30, 30, 49, 49], [60, 60, 79, 79], [61, 61, 79, 79]],
+                          [0.9, 0.8, 0.7, 0.2], [3, 6, 7, 1]),  # the lower-scoring right answer on box 3 loses
+                  2: dets([[50, 50, 69, 69]], [0.9], [2])}
+    out = box_outcomes(detections, data)
+    assert out["outcome"].tolist() == ["right", "pair", "other", "missed"]
+    assert out["answer"].tolist() == [3, 6, 7, 0]
+    assert out["detection"].tolist() == [0, 1, 2, -1]
+    assert out["score"] == pytest.approx([0.9, 0.8, 0.7, 0.0])
+    # the labels agree with box_answers, frame by frame
+    answers = box_answers(detections, data)
+    assert np.concatenate([answers[1], answers[2]]).tolist() == out["answer"].tolist()
+
+    groups = box_groups(data)
+    assert groups["clean"].tolist() == [True, False, False, True]
+    assert groups["motion_blur"].tolist() == [False, True, True, False]
+    assert groups["defocus"].tolist() == [False, False, True, False]
+    assert groups["slow"].tolist() == [True, True, True, False] and groups["fast"].tolist() == [False] * 3 + [True]
+    shares = outcome_shares(out["outcome"], groups)
+    assert shares["all"] == {"right": 0.25, "pair": 0.25, "other": 0.25, "missed": 0.25, "boxes": 4}
+    assert shares["motion_blur"] == {"right": 0.0, "pair": 0.5, "other": 0.5, "missed": 0.0, "boxes": 2}
+    assert shares["occlusion"]["boxes"] == 0 and shares["occlusion"]["right"] == 0.0
+
+
+def test_box_outcomes_on_data_small_follow_every_box(data_small):
+    from minivod.data.stats import box_groups, every_box
+    from minivod.data.vid import VIDDataset
+    from minivod.eval.per_box import box_outcomes
+
+    val = VIDDataset(data_small, "val").subset([0, 1])
+    # a "detector" that answers every box with its own box: the true class on even frames, the pair's on odd ones
+    detections = {}
+    for f in val.frames():
+        labels = f.labels if f.index % 2 == 0 else np.where(f.labels % 2 == 1, f.labels + 1, f.labels - 1)
+        detections[f.index] = dets(f.boxes, np.ones(len(f)), labels)
+    out = box_outcomes(detections, val)
+    boxes = every_box(val)
+    assert len(out["outcome"]) == len(boxes) == val.report.boxes == len(box_groups(val)["all"])
+    expected = ["right" if f.index % 2 == 0 else "pair" for f, _ in boxes]
+    assert out["outcome"].tolist() == expected
+
+
 def test_track_scores_and_the_most_flickering_track():
     from minivod.eval.per_box import flickering_track, track_scores
 

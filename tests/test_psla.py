@@ -300,3 +300,46 @@ def test_quality_prior_sets_the_starting_weights():
     torch.testing.assert_close(w[:, 0], torch.full_like(w[:, 0], 0.9))
     torch.testing.assert_close(net(a, b), 0.9 * a + 0.1 * b)
     assert not torch.allclose(FusionWeights(8, reduce_dim=4).weights(a, b)[:, 0], w[:, 0])
+
+
+# --------------------------------------------------------------------------- reading helpers (notebook 05)
+def test_parts_are_what_forward_computes():
+    """DenseFT's and RFU's ``parts`` return the intermediates their ``forward`` combines (Eq. 4-6)."""
+    torch.manual_seed(0)
+    model = build_psla(preset("tiny", 3)).eval()
+    F_l, F_h, F_t = torch.randn(2, 64, 5, 6), torch.rand(2, 128, 5, 6), torch.rand(2, 128, 5, 6)
+    with torch.no_grad():
+        p = model.dense_ft.parts(F_l, F_t)
+        torch.testing.assert_close(p["out"], model.dense_ft(F_l, F_t))
+        torch.testing.assert_close(p["F_hat"], psla(model.dense_ft.align.g(p["E"]), model.dense_ft.align.f(F_t), F_t, 4),
+                                   atol=1e-5, rtol=1e-5)
+        torch.testing.assert_close(p["weights"].sum(1), torch.ones(2, 5, 6))
+        torch.testing.assert_close(p["quality"].sum(1), torch.ones(2, 5, 6))
+        r = model.rfu.parts(F_h, F_t)
+        torch.testing.assert_close(r["out"], model.rfu(F_h, F_t))
+        torch.testing.assert_close(r["update"].sum(1), torch.ones(2, 5, 6))
+    no_gate = build_psla(preset("tiny", 3), quality_net=False).eval()
+    with torch.no_grad():
+        p = no_gate.dense_ft.parts(F_l, F_t)
+    assert p["quality"] is None and torch.equal(p["out"], p["F_hat"])
+
+
+def test_key_frame_states_and_non_key_inputs_follow_the_schedule(tmp_path):
+    from minivod.methods.psla_detector import key_frame_states, non_key_inputs
+
+    generate(tmp_path / "data", seed=2, train_videos=1, val_videos=1, frames=12, det_images=1, progress=False)
+    video = VIDDataset(tmp_path / "data", "val").videos[0]
+    torch.manual_seed(0)
+    model = build_model("psla", "tiny", 8).eval()
+    states = key_frame_states(model, video, interval=5)  # segments 0-4, 5-9, 10-11: key frames 2, 7, 10
+    assert list(states) == [2, 7, 10]
+    assert states[2][1] is None and torch.equal(states[2][2], states[2][0])  # the first key frame starts F_t
+    assert torch.equal(states[7][1], states[2][2]) and torch.equal(states[10][1], states[7][2])
+    inputs = list(non_key_inputs(model, video, interval=5))
+    assert [t for t, _, _ in inputs] == [0, 1, 3, 4, 5, 6, 8, 9, 11]
+    assert all(torch.equal(F_t, states[2 if t < 5 else 7 if t < 10 else 10][2]) for t, _, F_t in inputs)
+    # the maps the engine detects non-key frame 4 from: DenseFT of N_l(I_4) and F_t after key frame 2
+    t, F_l, F_t = inputs[3]
+    with torch.no_grad():
+        image = load_image(video.frames[4].image_path)[None]
+        torch.testing.assert_close(model.dense_ft(F_l, F_t), model.non_key_frames(model.transform(image)[0], F_t))

@@ -346,3 +346,58 @@ def test_two_head_single_frame_control():
         single.load_state_dict({k: v for k, v in model.state_dict().items() if not k.startswith("heads.1.")})
         torch.testing.assert_close(single.eval().detect(ref)[0]["scores"], one[0]["scores"])
     assert all(len(b["boxes"]) >= 1 for b in both)
+
+
+# --------------------------------------------------------------------------- what notebook 06 reads
+def test_detect_subsets_equal_detect_with_only():
+    """``detect_subsets`` runs the streams and heads once and gives, per subset, what ``detect(only=...)`` gives."""
+    torch.manual_seed(0)
+    model = build_ssvd(preset("tiny", 8)).eval()
+    images = torch.rand(3, 3, 120, 160)
+    subsets = {"both": None, "motion": ("motion",), "sampling": ("sampling",)}
+    with torch.no_grad():
+        frames = model.frame_features(images)
+        ref, sup = frames.select([0]), frames.select([1, 2])
+        for supports in (sup, None):
+            (got,) = model.detect_subsets(ref, supports, subsets)
+            assert set(got) == set(subsets)
+            for name, only in subsets.items():
+                (expected,) = model.detect(ref, supports, only=only)
+                assert len(expected["scores"]) > 0
+                for key in ("boxes", "scores", "labels"):
+                    torch.testing.assert_close(got[name][key], expected[key], rtol=0, atol=0)
+        both, motion = got["both"]["scores"], got["motion"]["scores"]
+        assert not torch.equal(both, motion)  # the two heads differ: the subsets are not one result
+
+
+def test_buffered_inference_with_subsets_equals_separate_passes(tmp_path):
+    from minivod.data.generate import generate
+    from minivod.data.vid import VIDDataset
+
+    root = tmp_path / "data"
+    generate(root, seed=2, train_videos=1, val_videos=1, frames=10, det_images=1, progress=False)
+    video = VIDDataset(root, "val").videos[0]
+    torch.manual_seed(0)
+    model = build_ssvd(preset("tiny", 8)).eval()
+    schedule = BufferedSchedule(window=2, num_support=2)
+    subsets = {"both": None, "sampling": ("sampling",)}
+    together, _, _ = detect_video_buffered(model, video, "cpu", schedule, subsets=subsets)
+    assert len(together) == len(video)
+    for name, only in subsets.items():
+        alone, _, _ = detect_video_buffered(model, video, "cpu", schedule, only=only)
+        for a, b in zip(together, alone):
+            torch.testing.assert_close(a[name]["scores"], b["scores"], rtol=0, atol=0)
+
+
+def test_pair_speeds_reads_the_true_flow(data_small):
+    from minivod.data.flow_pairs import pair_speeds
+    from minivod.data.generate import load_scene
+    from minivod.data.vid import VIDDataset
+
+    videos = VIDDataset(data_small, "val").videos[:2]
+    rows = pair_speeds(data_small, "val", videos, tau=4, step=10)
+    assert rows.shape == (2 * len(range(0, len(videos[0]) - 4, 10)), 3)
+    speed, vi, t = rows[-1]
+    flow, valid = gt_pair_flow(load_scene(data_small, "val", videos[int(vi)].name), int(t), int(t) + 4)
+    assert vi == 1 and speed == pytest.approx(np.percentile(np.hypot(*flow)[valid], 99.5))
+    assert (rows[:, 0] >= 0).all() and rows[:, 0].max() > 1.0  # data_small's objects move

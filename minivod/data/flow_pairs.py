@@ -62,3 +62,25 @@ class FlowPairs:
             s = int(np.clip(t + rng.choice([d for d in range(-window, window + 1) if d]), 0, T - 1))
             items.append(self.pair(v, t, s))
         return tuple(torch.stack(x) for x in zip(*items))
+
+
+def pair_speeds(root, split: str, videos, tau: int, step: int = 6, percentile: float = 99.5) -> np.ndarray:
+    """How fast the fastest objects move in the pairs (t, t + tau) of a split's videos (a frame search).
+
+    For every video and every ``step``-th frame t, the ``percentile`` of the ground-truth flow's length
+    over valid pixels between t and t + tau (near the largest motion in the pair, robust to a few pixels).
+
+    Args:
+        root, split: the data_small root and split (its stored scenes)
+        videos (list[Video]): the split's videos (``VIDDataset(root, split).videos``)
+        tau (int): frames between reference and support
+    Returns:
+        ndarray[P, 3] float: rows (speed in pixels, video index, t), in video then frame order
+    """
+    rows = []
+    for vi, video in enumerate(videos):
+        scene = load_scene(root, split, video.name)
+        for t in range(0, len(video) - tau, step):
+            flow, valid = gt_pair_flow(scene, t, t + tau)
+            rows.append((float(np.percentile(np.hypot(*flow)[valid], percentile)), vi, t))
+    return np.array(rows, dtype=np.float64).reshape(-1, 3)

@@ -1,9 +1,17 @@
-"""Counts of a VID-layout dataset: frames, videos, boxes per class, speed group and degradation."""
+"""Counts of a VID-layout dataset: frames, videos, boxes per class, speed group and degradation.
+
+Also the per-box views the notebooks and benchmarks share: :func:`every_box` (one order for every
+box of a split), :func:`box_groups` (which clean / tag / speed group each box is in) and
+:func:`track_max` (a per-box value taken over the box's whole track), :func:`one_per_video` (examples
+spread over the split).
+"""
 from __future__ import annotations
 
 import json
 from collections import Counter
 from pathlib import Path
+
+import numpy as np
 
 from minivod.data.motion import SPEED_GROUPS, motion_group
 from minivod.data.vid import DEGRADATION_TAGS, VIDDataset
@@ -65,3 +73,78 @@ def write_stats(root, stats: dict, settings: dict) -> None:
         "(slow > 0.9, medium 0.7-0.9, fast < 0.7). `Scenes/` holds each video's plan, from which\n"
         "`minivod.data.synthetic.gt_flow` gives the ground-truth optical flow.\n\n"
         "Counts (boxes, unless the row says otherwise):\n\n" + stats_markdown(stats))
+
+
+# --------------------------------------------------------------------------- per-box views
+def every_box(ds: VIDDataset) -> list[tuple]:
+    """Every ground-truth box of the split as ``(frame, j)``: videos, frames and boxes in order.
+
+    This is the order of every per-box array below and of ``minivod.eval.per_box.box_outcomes``,
+    so that masks and values of the same split line up.
+
+    Returns:
+        list of G ``(FrameAnnotation, int)``: the frame and the box's row in ``frame.boxes``
+    """
+    return [(f, j) for video in ds.videos for f in video.frames for j in range(len(f))]
+
+
+def box_groups(ds: VIDDataset) -> dict[str, np.ndarray]:
+    """Which group each box of the split is in, as boolean masks in :func:`every_box` order.
+
+    Groups: ``"all"``; ``"clean"`` (no degradation tag) and ``"degraded"`` (any); each tag of
+    ``DEGRADATION_TAGS`` (a box with two tags is in both); ``"slow"``, ``"medium"``, ``"fast"``
+    (motion IoU, :func:`minivod.data.motion.motion_group`).
+
+    Returns:
+        ``{group: ndarray[G] of bool}``
+    """
+    boxes = every_box(ds)
+    tags = [f.tags[j] for f, j in boxes]
+    speed = np.array([f.motion_iou[j] for f, j in boxes], dtype=np.float64)  # (G,)
+    groups = {"all": np.ones(len(boxes), dtype=bool), "clean": np.array([not t for t in tags], dtype=bool)}
+    groups["degraded"] = ~groups["clean"]
+    for tag in DEGRADATION_TAGS:
+        groups[tag] = np.array([tag in t for t in tags], dtype=bool)
+    speed_group = motion_group(speed)  # (G,) "slow" / "medium" / "fast"
+    for group in SPEED_GROUPS:
+        groups[group] = speed_group == group
+    return groups
+
+
+def track_max(ds: VIDDataset, values) -> np.ndarray:
+    """For each box, the largest of ``values`` over the boxes of its track in its video.
+
+    E.g. ``track_max(ds, energy)``: the texture of each track's sharpest frame;
+    ``track_max(ds, box_groups(ds)["clean"])``: whether the track has a clean box somewhere in the video.
+
+    Args:
+        values (ndarray[G]): one value per box, in :func:`every_box` order (bool or float; NaN ignored)
+    Returns:
+        ndarray[G] of float64 (NaN only where every box of the track is NaN)
+    """
+    values = np.asarray(values, dtype=np.float64)  # (G,)
+    keys = [(video.name, int(f.track_ids[j])) for video in ds.videos for f in video.frames for j in range(len(f))]
+    best: dict[tuple, float] = {}
+    for key, v in zip(keys, values):
+        if v == v:  # not NaN
+            best[key] = max(best.get(key, -np.inf), v)
+    return np.array([best.get(key, np.nan) for key in keys], dtype=np.float64)  # (G,)
+
+
+def one_per_video(ds: VIDDataset, mask, count: int) -> list[int]:
+    """The first ``count`` boxes where ``mask`` is True, at most one per video: examples spread over the split.
+
+    Args:
+        mask (ndarray[G] of bool): in :func:`every_box` order
+    Returns:
+        up to ``count`` positions in :func:`every_box` order (index ``every_box(ds)`` with them)
+    """
+    mask = np.asarray(mask, dtype=bool)  # (G,)
+    picks, start = [], 0
+    for video in ds.videos:
+        size = sum(len(f) for f in video.frames)
+        hits = np.flatnonzero(mask[start:start + size])
+        if len(hits) and len(picks) < count:
+            picks.append(start + int(hits[0]))
+        start += size
+    return picks

@@ -168,11 +168,12 @@ def detect_video_online(model, frames, device, radius: int = 0):
 
 
 @torch.no_grad()
-def detect_video_buffered(model, video: Video, device, schedule: BufferedSchedule, **detect_kwargs):
+def detect_video_buffered(model, video: Video, device, schedule: BufferedSchedule, subsets=None, **detect_kwargs):
     """Buffered online inference (SSVD Algorithm 2): frames enter a feature buffer one by one; frame t
     is detected once frame t + K has arrived (K = ``schedule.window``), with ``schedule.supports``
     from the buffer t-K..t+K, and frames older than t - K leave it. Each frame's features run once.
-    ``detect_kwargs`` go to ``model.detect`` (e.g. SSVD's ``only``)."""
+    ``detect_kwargs`` go to ``model.detect`` (e.g. SSVD's ``only``); with ``subsets`` (``{name: only}``)
+    each frame's result is ``{name: detections}`` instead, the streams computed once (``detect_subsets``)."""
     model.eval()
     n, K = len(video), schedule.window
     cache = FeatureCache(model, lambda t: load_image(video.frames[t].image_path), device)
@@ -186,8 +187,11 @@ def detect_video_buffered(model, video: Video, device, schedule: BufferedSchedul
         if t < 0:
             continue
         supports = schedule.supports(n, t)
-        dets = model.detect(cache.get([t]), cache.get(supports) if supports else None, **detect_kwargs)
-        results.append(_to_cpu(dets[0]))
+        ref, sup = cache.get([t]), cache.get(supports) if supports else None
+        if subsets is None:
+            results.append(_to_cpu(model.detect(ref, sup, **detect_kwargs)[0]))
+        else:
+            results.append({k: _to_cpu(d) for k, d in model.detect_subsets(ref, sup, subsets)[0].items()})
         cache.drop(set(range(t - K + 1, min(n, arrival + 1))))  # what frame t + 1 still needs
     _sync(device)
     return results, cache, time.perf_counter() - start

@@ -6,11 +6,13 @@ breakdowns), the result-file reader and writer, Seq-NMS, and plots.
 - ``vid_eval.py``      matching, AP, :func:`evaluate_vid`, its headline :func:`figures`
 - ``breakdown.py``     how detections count for one group (slow / medium / fast, a tag)
 - ``bootstrap.py``     paired bootstrap over videos: is B better than A, or is it noise?
+- ``ratio_bootstrap.py`` a ratio of sums over objects (or frames), its interval over resampled videos
 - ``seq_nms.py``       Seq-NMS post-processing over a video (and its plain-loop reference)
 - ``synthetic.py``     a small synthetic split and detections, for checks and timings
 - ``plots.py``         precision-recall curves, AP by group, gains with their intervals
 - ``seeds.py``         the seed benchmark read back: mean ± std over seeds, gains, verdicts
 - ``verdict.py``       holds / fails / not established, and the box that closes every notebook
+- ``attention.py``     RoIs labelled by track; where an aggregator's weight rows go (same object, background)
 - ``cli.py``           ``python -m minivod evaluate`` and ``compare``
 """
 from minivod.eval.breakdown import CLEAN, SPEED_GROUPS, group_weights, speed_group_masks, tag_group_masks

@@ -41,6 +41,9 @@ figure, then the all-point AP of every replicate at once.
 videos into a new split, call ``evaluate_vid``); the tests check that both agree
 to 1e-9. The only case where they could differ is an exact score tie across
 frames, which the protocol orders arbitrarily anyway.
+
+:func:`group_gap` uses the same replicates for one detector and two groups of
+boxes (clean against degraded, slow against fast): the interval of the gap.
 """
 from __future__ import annotations
 
@@ -251,6 +254,37 @@ def paired_bootstrap(gt: GroundTruth, a, b, videos: dict, resamples: int = 1000,
                        "diff": float(diff[0]), "low": low, "high": high}
     out["_meta"] = {"num_videos": split.num_videos, "resamples": resamples, "seed": seed, "level": level}
     return out
+
+
+def group_gap(gt: GroundTruth, dets, videos: dict, figure: str, against: str, resamples: int = 1000,
+              seed: int = 0, level: float = 0.95) -> dict:
+    """One detector, two groups of boxes: ``figure - against`` and its ``level`` interval over video resamples.
+
+    E.g. ``figure="mAP_clean", against="mAP_degraded"``: how much better the detector does on clean
+    boxes than on degraded ones. Both figures are scored on the same replicates (the same draw of
+    the split's videos, as in :func:`paired_bootstrap`), so the interval is of the gap itself.
+
+    Args:
+        gt, dets, videos, resamples, seed, level: as in :func:`paired_bootstrap`
+        figure, against: two figures of :data:`minivod.eval.FIGURES` the ground truth supports
+    Returns:
+        ``{"a": against, "b": figure, "diff": figure - against, "low", "high"}`` (``a``, ``b``,
+        ``diff`` on the split itself)
+    """
+    split = _Split(gt, videos)
+    for name in (figure, against):
+        if name not in split.groups:
+            raise ValueError(f"figure {name!r} not available on this split; choose from {sorted(split.groups)}")
+    V = split.num_videos
+    draws = np.random.default_rng(seed).multinomial(V, np.full(V, 1.0 / V), size=resamples)  # (R, V)
+    W = np.vstack([np.ones((1, V)), draws]).astype(np.float64)  # (1 + R, V): row 0 is the split itself
+    maps = _replicate_maps(split, _Matched(dets, split), W)  # figure -> (1 + R,)
+    diff = maps[figure] - maps[against]  # (1 + R,)
+    defined = diff[1:][np.isfinite(diff[1:])]  # replicates with boxes of both groups
+    low, high = (np.percentile(defined, [50 * (1 - level), 50 * (1 + level)]) if len(defined)
+                 else (np.nan, np.nan))
+    return {"a": float(maps[against][0]), "b": float(maps[figure][0]), "diff": float(diff[0]),
+            "low": float(low), "high": float(high)}
 
 
 def replicate_figures(gt: GroundTruth, dets, videos: dict, counts) -> dict:

@@ -4,15 +4,37 @@ For a ground-truth box, the detection that "answers" it is the highest-scoring
 one overlapping it with IoU >= 0.5 (VID +1 convention, as the evaluator
 matches). Comparing these answers across methods finds the frames where the
 methods disagree (notebook 08) and measures how often a box gets the other class
-of its texture pair (``benchmarks/pair_confusion.py``). Following one track's
-right-class score over its frames shows where a single-frame detector flickers
-(notebook 07, before and after Seq-NMS).
+of its texture pair (notebook 01, ``benchmarks/pair_confusion.py``): each box's
+*outcome* is ``right``, ``pair`` (the other class of its pair: same silhouette
+and colour, other texture), ``other`` (any other class) or ``missed``. Following
+one track's right-class score over its frames shows where a single-frame detector
+flickers (notebook 07, before and after Seq-NMS).
 """
 from __future__ import annotations
 
 import numpy as np
 
 from minivod.boxes import box_iou_vid, continuous_to_vid
+from minivod.data.stats import every_box
+
+OUTCOMES = ("right", "pair", "other", "missed")
+
+
+def best_detection(gt_boxes: np.ndarray, boxes: np.ndarray, scores: np.ndarray, iou: float = 0.5) -> np.ndarray:
+    """For each ground-truth box of a frame, the highest-scoring detection with IoU >= ``iou``.
+
+    Args:
+        gt_boxes (ndarray[M, 4]), boxes (ndarray[K, 4]): (x1, y1, x2, y2), VID pixels (+1 convention)
+        scores (ndarray[K])
+    Returns:
+        ndarray[M] of int64: the detection's row in ``boxes``, -1 where none overlaps enough
+    """
+    best = np.full(len(gt_boxes), -1, dtype=np.int64)
+    if len(boxes) and len(gt_boxes):
+        overlap = box_iou_vid(gt_boxes, boxes) >= iou  # (M, K)
+        masked = np.where(overlap, scores[None, :], -np.inf)  # (M, K)
+        best = np.where(overlap.any(axis=1), masked.argmax(axis=1), -1)  # (M,)
+    return best
 
 
 def box_answers(detections: dict, dataset, iou: float = 0.5) -> dict[int, np.ndarray]:
@@ -29,13 +51,9 @@ def box_answers(detections: dict, dataset, iou: float = 0.5) -> dict[int, np.nda
     for video in dataset.videos:
         for f in video.frames:
             boxes, scores, labels = (x.numpy() for x in detections[f.index])
+            best = best_detection(f.boxes, boxes, scores, iou)  # (M,)
             out = np.zeros(len(f), dtype=np.int64)
-            if len(boxes) and len(f):
-                overlap = box_iou_vid(f.boxes, boxes) >= iou  # (M, K)
-                masked = np.where(overlap, scores[None, :], -np.inf)  # (M, K)
-                best = masked.argmax(axis=1)  # (M,)
-                hit = overlap.any(axis=1)
-                out[hit] = labels[best[hit]]
+            out[best >= 0] = labels[best[best >= 0]]
             answers[f.index] = out
     return answers
 
@@ -69,6 +87,62 @@ def disagreements(answers: dict[str, dict[int, np.ndarray]], dataset, top: int =
             scored.append({"spread": best[0], "frame": best[1], "video": video.name, "right": best[2]})
     scored.sort(key=lambda e: (-e["spread"], e["video"]))
     return scored[:top]
+
+
+def pair_of(label: int) -> int:
+    """The other class of a texture pair: data_small's classes come as (shape, striped), (shape, checked).
+
+    >>> pair_of(1), pair_of(2), pair_of(7)
+    (2, 1, 8)
+    """
+    return label + 1 if label % 2 == 1 else label - 1
+
+
+def box_outcomes(detections: dict, dataset, iou: float = 0.5) -> dict[str, np.ndarray]:
+    """What the best detection on each ground-truth box said, for every box of the split.
+
+    Args:
+        detections: ``{frame_index: (boxes (Tensor[K, 4]) VID pixels, scores (Tensor[K]), labels (Tensor[K]))}``
+        dataset: the :class:`~minivod.data.vid.VIDDataset` they were made on
+    Returns:
+        ``{"answer", "score", "detection", "outcome"}``, each an ndarray[G] in
+        :func:`~minivod.data.stats.every_box` order: the label of the box's best detection (0: none),
+        its score (0: none), its row in the frame's detections (-1: none), and the outcome
+        (one of :data:`OUTCOMES`)
+    """
+    answer, score, row = [], [], []
+    for video in dataset.videos:
+        for f in video.frames:
+            boxes, scores, labels = (x.numpy() for x in detections[f.index])
+            best = best_detection(f.boxes, boxes, scores, iou)  # (M,)
+            hit = best >= 0
+            a, s = np.zeros(len(f), dtype=np.int64), np.zeros(len(f), dtype=np.float64)
+            a[hit], s[hit] = labels[best[hit]], scores[best[hit]]
+            answer.append(a)
+            score.append(s)
+            row.append(best)
+    answer, score, row = (np.concatenate(x) for x in (answer, score, row))  # (G,) each
+    truth = np.array([f.labels[j] for f, j in every_box(dataset)], dtype=np.int64)  # (G,)
+    pair = np.array([pair_of(int(t)) for t in truth], dtype=np.int64)  # (G,)
+    outcome = np.select([row < 0, answer == truth, answer == pair], ["missed", "right", "pair"], "other")
+    return {"answer": answer, "score": score, "detection": row, "outcome": outcome}
+
+
+def outcome_shares(outcome: np.ndarray, groups: dict[str, np.ndarray]) -> dict[str, dict]:
+    """The share of each outcome among the boxes of each group.
+
+    Args:
+        outcome (ndarray[G] of str): from :func:`box_outcomes`
+        groups: ``{group: ndarray[G] of bool}``, e.g. :func:`minivod.data.stats.box_groups`
+    Returns:
+        ``{group: {"right", "pair", "other", "missed": share, "boxes": count}}`` (shares 0 for an
+        empty group)
+    """
+    out = {}
+    for name, mask in groups.items():
+        n = int(mask.sum())
+        out[name] = {k: float((outcome[mask] == k).sum() / max(n, 1)) for k in OUTCOMES} | {"boxes": n}
+    return out
 
 
 def track_scores(frames, video, track_id: int, iou: float = 0.5) -> np.ndarray:

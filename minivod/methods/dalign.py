@@ -47,6 +47,18 @@ from torchvision.ops import DeformConv2d
 from minivod.models.deform_conv import deform_conv2d
 
 
+def read_shift(theta: Tensor) -> Tensor:
+    """Where DAlign reads the support, relative to p_0: Tensor[N, 2, h, w] as (dy, dx) in map cells.
+
+    ``theta (Tensor[N, L, G, k*k, 2, h, w])`` as ``DAlign.offsets`` returns it. The offsets dp_n of
+    Eq. (2), averaged over the G groups and the k*k taps, summed over the L stacked aligning layers
+    (each reads the previous one's output, so their shifts add up). Exact when every tap of a layer
+    shares one offset and the kernels are the identity (a Dirac kernel, DAlign's start); for trained
+    kernels a summary of where the aligned map looks.
+    """
+    return theta.mean(dim=(2, 3)).sum(dim=1)  # (N, L, G, k*k, 2, h, w) -> (N, 2, h, w)
+
+
 class DeformBlock(nn.Module):
     """A deformable convolution whose offsets come from a plain convolution of its own input.
 

@@ -54,7 +54,8 @@ import torch
 from torch import Tensor, nn
 from torchvision.ops import Conv2dNormActivation
 
-from minivod.data.sampling import KeyFrameSchedule, train_key_frames
+from minivod.data.sampling import KeyFrameSchedule, key_frames, train_key_frames
+from minivod.data.vid import load_image
 from minivod.models.backbone import TinyBackbone, build_backbone
 from minivod.models.base import FrameFeatures, VideoDetectorBase
 from minivod.models.config import DetectorConfig
@@ -150,6 +151,19 @@ class RecursiveFeatureUpdate(nn.Module):
                                     scaled=opts.scaled)
         self.update_net = FusionWeights(channels, reduce_dim)
 
+    def parts(self, F_h: Tensor, F_t: Tensor) -> dict[str, Tensor]:
+        """Every intermediate of ``forward`` with a temporal feature (for reading), a dict of:
+
+        ``weights`` (Tensor[B, K, h, w]): PSLA's c^ (local propagations only); ``F_hat``
+        (Tensor[B, C, h, w]): F_t aligned with the key frame; ``update`` (Tensor[B, 2, h, w]): the Update
+        Net's (W^, W) on (F_hat, F_h); ``out`` (Tensor[B, C, h, w]): the new F_t, what ``forward`` returns.
+        """
+        weights = self.align.weights(F_h, F_t) if self.align.mode != "nonlocal" else None  # (B, K, h, w)
+        F_hat = self.align(F_h, F_t)  # (B, C, h, w)
+        update = self.update_net.weights(F_hat, F_h)  # (B, 2, h, w)
+        return {"weights": weights, "F_hat": F_hat, "update": update,
+                "out": update[:, :1] * F_hat + update[:, 1:] * F_h}  # PSLA Eq. (6)
+
     def forward(self, F_h: Tensor, F_t: Optional[Tensor]) -> Tensor:
         """F_h (Tensor[B, C, h, w]) of the new key frames, F_t (same shape, or None at the first) -> new F_t."""
         if F_t is None:
@@ -183,6 +197,21 @@ class DenseFeatureTransform(nn.Module):
         self.align = LocalAttention(channels, embed_dim, opts.max_displacement, opts.propagation,
                                     scaled=opts.scaled)
         self.quality_net = FusionWeights(channels, reduce_dim, prior=quality_prior) if opts.quality_net else None
+
+    def parts(self, F_l: Tensor, F_t: Tensor) -> dict[str, Tensor]:
+        """Every intermediate of ``forward`` (for reading; same inputs), a dict of:
+
+        ``E`` (Tensor[B, C, h, w]): the Transform Net's map; ``weights`` (Tensor[B, K, h, w]): PSLA's c^
+        over ``self.align.offsets`` (local propagations only); ``F_hat`` (Tensor[B, C, h, w]): F_t propagated;
+        ``quality`` (Tensor[B, 2, h, w]): the Quality Net's weights on (F_hat, E), or None without it;
+        ``out`` (Tensor[B, C, h, w]): what ``forward`` returns.
+        """
+        E = self.transform_net(F_l)  # (B, C, h, w)
+        weights = self.align.weights(E, F_t) if self.align.mode != "nonlocal" else None  # (B, K, h, w)
+        F_hat = self.align(E, F_t)  # (B, C, h, w)
+        quality = self.quality_net.weights(F_hat, E) if self.quality_net is not None else None  # (B, 2, h, w)
+        out = F_hat if quality is None else quality[:, :1] * F_hat + quality[:, 1:] * E
+        return {"E": E, "weights": weights, "F_hat": F_hat, "quality": quality, "out": out}
 
     def forward(self, F_l: Tensor, F_t: Tensor) -> Tensor:
         """F_l (Tensor[B, C_l, h, w]) of non-key frames, F_t (Tensor[B, C, h, w]) -> their maps (B, C, h, w)."""
@@ -347,6 +376,49 @@ class PSLADetector(VideoDetectorBase):
                 F_t = self.update(F_h[:, j], F_t)
         F_t = self.update(ref.maps, F_t)  # (B, C, h, w)
         return self.detect_maps(F_t, ref.image_sizes, ref.original_sizes)
+
+
+@torch.no_grad()
+def key_frame_states(model: PSLADetector, video, device="cpu", interval: Optional[int] = None) -> dict:
+    """The key frames of a video under the key-frame schedule (Sec. 3.5), through N_f and RFU in time order.
+
+    Args:
+        model: a PSLADetector (evaluation mode)
+        video: a :class:`~minivod.data.vid.Video`
+        interval: l (None: the model's ``key_frame_interval``)
+    Returns:
+        ``{k: (F_h, F_before, F_t)}`` for every key frame k, oldest first: its map F_h^k = N_h(N_l(I_k)),
+        the temporal feature before it (None at the first key frame) and after RFU at k, each
+        Tensor[1, C, h, w]
+    """
+    is_key, key_of = key_frames(len(video), interval or model.opts.key_frame_interval, model.opts.key_position)
+    states, F_t = {}, None
+    for key in sorted(set(key_of)):
+        F_h = model.high_features(model.low_features(frame_batch(model, video, key, device)))  # (1, C, h, w)
+        states[key] = (F_h, F_t, model.update(F_h, F_t))
+        F_t = states[key][2]
+    return states
+
+
+@torch.no_grad()
+def non_key_inputs(model: PSLADetector, video, device="cpu", interval: Optional[int] = None):
+    """What DenseFT reads at every non-key frame of a video under the key-frame schedule.
+
+    Yields ``(t, F_l, F_t)`` for each non-key frame t in time order: its low-level map N_l(I_t)
+    (Tensor[1, C_l, h, w]) and the temporal feature after its key frame (Tensor[1, C, h, w]).
+    Arguments as :func:`key_frame_states`.
+    """
+    l = interval or model.opts.key_frame_interval
+    is_key, key_of = key_frames(len(video), l, model.opts.key_position)
+    states = key_frame_states(model, video, device, l)
+    for t in range(len(video)):
+        if not is_key[t]:
+            yield t, model.low_features(frame_batch(model, video, t, device)), states[key_of[t]][2]
+
+
+def frame_batch(model: PSLADetector, video, t: int, device="cpu") -> Tensor:
+    """Frame t of a video, read and normalised by the model's transform: Tensor[1, 3, H, W]."""
+    return model.transform(load_image(video.frames[t].image_path)[None].to(device))[0]
 
 
 def build_psla(cfg: DetectorConfig, **options) -> PSLADetector:

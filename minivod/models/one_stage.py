@@ -253,19 +253,41 @@ class OneStageDetector(VideoDetectorBase):
         ``only``: names of the streams to keep (e.g. ``("motion",)`` to see one stream of SSVD alone).
         """
         streams = self.streams(ref, supports)
-        heads = list(self.heads)
-        if only is not None:
-            keep = [i for i, name in enumerate(self.stream_names) if name in only]
-            streams, heads = [streams[i] for i in keep], [heads[i] for i in keep]
-        anchors = self.anchors(streams[0], ref.image_sizes)  # B x (sum_l h_l w_l A, 4)
-        split = [f.shape[-2] * f.shape[-1] * self.anchor_generator.num_anchors_per_location()[0] for f in streams[0]]
-        outputs = {"cls_logits": [], "bbox_regression": []}  # per (stream, level): (B, h_l w_l A, K or 4)
-        for head, levels in zip(heads, streams):
-            for key, value in head(levels).items():
-                outputs[key] += list(value.split(split, dim=1))
-        outputs = {key: [v.float() for v in values] for key, values in outputs.items()}  # bf16 autocast: decode in fp32
-        per_level_anchors = [list(a.split(split)) * len(streams) for a in anchors]
-        detections = self.heads[0].postprocess_detections(outputs, per_level_anchors, ref.image_sizes)
+        keep = [i for i, name in enumerate(self.stream_names) if only is None or name in only]
+        outputs = [self.heads[i](streams[i]) for i in keep]  # per kept stream: cls_logits, bbox_regression
+        return self.fuse_detections(outputs, streams[0], ref)
+
+    def detect_subsets(self, ref: FrameFeatures, supports: Optional[FrameFeatures],
+                       subsets: dict[str, Optional[Sequence[str]]]) -> list[dict[str, dict[str, Tensor]]]:
+        """``detect`` for several subsets of the streams, the streams and their heads computed once.
+
+        ``subsets``: ``{name: only}`` (``only`` as in ``detect``; None keeps every stream). Returns, for
+        each of the B reference frames, ``{name: detections}``, each what ``detect(ref, supports, only)``
+        gives.
+        """
+        streams = self.streams(ref, supports)
+        outputs = [head(levels) for head, levels in zip(self.heads, streams)]  # per stream
+        per_subset = {name: self.fuse_detections([o for o, stream in zip(outputs, self.stream_names)
+                                                  if only is None or stream in only], streams[0], ref)
+                      for name, only in subsets.items()}
+        return [{name: dets[b] for name, dets in per_subset.items()} for b in range(len(ref))]
+
+    def fuse_detections(self, outputs: list[dict[str, Tensor]], levels: list[Tensor],
+                        ref: FrameFeatures) -> list[dict[str, Tensor]]:
+        """The boxes of every head output in ``outputs`` pooled into one per-class NMS (late fusion).
+
+        Args:
+            outputs: per stream, its head's ``cls_logits (B, sum_l h_l w_l A, K)`` and ``bbox_regression (B, ., 4)``
+            levels: one stream's P3..P6 maps (B, C, h_l, w_l), for the anchors
+        """
+        anchors = self.anchors(levels, ref.image_sizes)  # B x (sum_l h_l w_l A, 4)
+        split = [f.shape[-2] * f.shape[-1] * self.anchor_generator.num_anchors_per_location()[0] for f in levels]
+        per_level = {"cls_logits": [], "bbox_regression": []}  # per (stream, level): (B, h_l w_l A, K or 4)
+        for out in outputs:
+            for key, value in out.items():
+                per_level[key] += [v.float() for v in value.split(split, dim=1)]  # bf16 autocast: decode in fp32
+        per_level_anchors = [list(a.split(split)) * len(outputs) for a in anchors]
+        detections = self.heads[0].postprocess_detections(per_level, per_level_anchors, ref.image_sizes)
         for d in detections:
             d["labels"] = d["labels"] + 1  # logit column k is class k + 1
         return self.transform.postprocess(detections, ref.image_sizes, ref.original_sizes)
