@@ -275,16 +275,12 @@ def group_gap(gt: GroundTruth, dets, videos: dict, figure: str, against: str, re
     for name in (figure, against):
         if name not in split.groups:
             raise ValueError(f"figure {name!r} not available on this split; choose from {sorted(split.groups)}")
-    V = split.num_videos
-    draws = np.random.default_rng(seed).multinomial(V, np.full(V, 1.0 / V), size=resamples)  # (R, V)
-    W = np.vstack([np.ones((1, V)), draws]).astype(np.float64)  # (1 + R, V): row 0 is the split itself
+    W = video_draws(split.num_videos, resamples, seed)  # (1 + R, V): row 0 is the split itself
     maps = _replicate_maps(split, _Matched(dets, split), W)  # figure -> (1 + R,)
     diff = maps[figure] - maps[against]  # (1 + R,)
-    defined = diff[1:][np.isfinite(diff[1:])]  # replicates with boxes of both groups
-    low, high = (np.percentile(defined, [50 * (1 - level), 50 * (1 + level)]) if len(defined)
-                 else (np.nan, np.nan))
+    low, high = percentile_interval(diff, level)  # over the replicates with boxes of both groups
     return {"a": float(maps[against][0]), "b": float(maps[figure][0]), "diff": float(diff[0]),
-            "low": float(low), "high": float(high)}
+            "low": low, "high": high}
 
 
 def replicate_figures(gt: GroundTruth, dets, videos: dict, counts) -> dict:
