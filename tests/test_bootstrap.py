@@ -7,8 +7,8 @@ import pytest
 
 from minivod.cli import main
 from minivod.eval import FIGURES, evaluate_vid
-from minivod.eval.bootstrap import (_Matched, _Split, bootstrap_reference, paired_bootstrap,
-                                    replicate_figures)
+from minivod.eval.bootstrap import (_Matched, _Split, bootstrap_reference, bootstrap_replicates,
+                                    paired_bootstrap, percentile_interval, replicate_figures, video_draws)
 from minivod.eval.results_io import VIDDetections, write_vid_results
 from minivod.eval.synthetic import synthetic_case
 
@@ -93,6 +93,33 @@ def test_half_the_true_positives_removed_is_clearly_worse():
     out = paired_bootstrap(gt, a, dets, videos, resamples=300)
     assert out["mAP"]["diff"] > 0.1 and out["mAP"]["low"] > 0
     assert paired_bootstrap(gt, dets, a, videos, resamples=300)["mAP"]["high"] < 0  # and the other way round
+
+
+def test_replicates_of_separate_calls_are_paired():
+    """bootstrap_replicates of A and of B, drawn separately with one seed, give paired_bootstrap's B - A."""
+    gt, dets, videos = synthetic_case(seed=3, videos=8)
+    keep = np.arange(len(dets)) % 3 > 0
+    a = VIDDetections(dets.frame_index[keep], dets.labels[keep], dets.scores[keep], dets.boxes[keep])
+    ra, rb = (bootstrap_replicates(gt, x, videos, resamples=150, seed=4) for x in (a, dets))
+    out = paired_bootstrap(gt, a, dets, videos, resamples=150, seed=4)
+    for k in FIGURES:
+        assert ra[k].shape == (151,)
+        assert same(ra[k][0], out[k]["a"]) and same(rb[k][0], out[k]["b"])
+        low, high = percentile_interval(rb[k] - ra[k])
+        assert same(low, out[k]["low"]) and same(high, out[k]["high"]), k
+    W = video_draws(8, resamples=150, seed=4)  # row r: replicate r's video multiplicities
+    assert (W[0] == 1).all() and (W[1:].sum(1) == 8).all()
+    r = 17
+    assert same(ra["mAP"][r], replicate_figures(gt, a, videos, W[r])["mAP"])
+    other = bootstrap_replicates(gt, a, videos, resamples=150, seed=5)["mAP"]
+    assert not np.allclose(other[1:], ra["mAP"][1:])  # another seed, other draws
+
+
+def test_percentile_interval_leaves_out_the_split_and_nans():
+    values = np.array([100.0, np.nan] + list(range(1, 101)))  # entry 0 (the split) is not a replicate
+    low, high = percentile_interval(values, level=0.9)
+    assert low == pytest.approx(np.percentile(np.arange(1, 101), 5)) and high == pytest.approx(95.05)
+    assert all(math.isnan(x) for x in percentile_interval(np.array([0.3, np.nan, np.nan])))
 
 
 # --------------------------------------------------------------------------- (e) the command line

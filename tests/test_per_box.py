@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from minivod.data.vid import FrameAnnotation, Video
-from minivod.eval.per_box import box_answers, disagreements
+from minivod.eval.per_box import box_answers, disagreements, has_blurred_box
 
 
 def frame(index, boxes, labels):
@@ -47,6 +47,19 @@ def test_disagreements_rank_frames_by_spread_of_right_answers():
     assert found[0]["right"] == {"a": 1, "b": 0}
     same = {"a": answers["a"], "b": answers["a"]}
     assert disagreements(same, data) == []  # no frame where they differ
+
+
+def test_disagreements_only_among_the_frames_asked_for():
+    frames = [frame(i, [[0, 0, 19, 19], [40, 40, 59, 59]], [1, 2]) for i in (1, 2, 3)]
+    frames[0].tags = [("motion_blur",), ()]
+    frames[2].tags = [("occlusion",), ("defocus", "truncation")]
+    assert [has_blurred_box(f) for f in frames] == [True, False, True]
+    data = SimpleNamespace(videos=[Video("v", frames)])
+    answers = {"a": {1: np.array([1, 0]), 2: np.array([1, 2]), 3: np.array([1, 0])},
+               "b": {1: np.array([1, 2]), 2: np.array([0, 0]), 3: np.array([1, 2])}}
+    assert disagreements(answers, data)[0]["frame"].index == 2  # spread 2 beats spread 1
+    found = disagreements(answers, data, where=has_blurred_box)
+    assert [e["frame"].index for e in found] == [1] and found[0]["right"] == {"a": 1, "b": 2}
 
 
 def test_subset_keeps_the_chosen_videos(data_small):
@@ -118,3 +131,25 @@ def test_box_outcomes_on_data_small_follow_every_box(data_small):
     assert len(out["outcome"]) == len(boxes) == val.report.boxes == len(box_groups(val)["all"])
     expected = ["right" if f.index % 2 == 0 else "pair" for f, _ in boxes]
     assert out["outcome"].tolist() == expected
+
+
+def test_track_scores_and_the_most_flickering_track():
+    from minivod.eval.per_box import flickering_track, track_scores
+
+    def f(index, tracks):  # tracks: {track id: (box, label)}
+        fr = frame(index, [b for b, _ in tracks.values()], [lab for _, lab in tracks.values()])
+        fr.track_ids = np.array(list(tracks), dtype=np.int64)
+        return fr
+
+    steady, blinking = ([0, 0, 19, 19], 1), ([40, 40, 59, 59], 2)
+    video = Video("v", [f(1, {7: steady, 9: blinking}), f(2, {7: steady, 9: blinking}), f(3, {7: steady})])
+    # continuous boxes: VID [0, 0, 19, 19] is [0, 0, 20, 20]
+    frames = [dets([[0, 0, 20, 20], [40, 40, 60, 60], [41, 40, 61, 60]], [0.8, 0.9, 0.3], [1, 2, 2]),
+              dets([[0, 0, 20, 20], [40, 40, 60, 60]], [0.7, 0.2], [1, 1]),  # track 9: only the wrong class
+              dets([[1, 0, 21, 20]], [0.75], [1])]
+    assert track_scores(frames, video, 7).tolist() == pytest.approx([0.8, 0.7, 0.75])
+    s9 = track_scores(frames, video, 9)
+    assert s9[:2].tolist() == pytest.approx([0.9, 0.0]) and np.isnan(s9[2])  # not in frame 3
+    data = SimpleNamespace(videos=[video])
+    vi, tid, scores = flickering_track([frames], data)
+    assert (vi, tid) == (0, 9) and np.array_equal(scores, s9, equal_nan=True)

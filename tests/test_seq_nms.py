@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from minivod.eval import seq_nms
-from minivod.eval.seq_nms import reference_seq_nms
+from minivod.eval.seq_nms import pad_class, reference_seq_nms, seq_nms_class
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -165,3 +165,32 @@ def test_parity_has_teeth():
     assert 0 < n_out < n_in
     original = {(tuple(b.tolist()), s.item()) for f in frames for b, s in zip(f[0], f[1])}
     assert any((tuple(float(x) for x in b), float(s)) not in original for f in ref for b, s, _ in f)
+
+
+def test_score_dataset_passes_the_seq_nms_options(vid_mini):
+    from minivod.data.vid import VIDDataset
+    from minivod.engine.evaluate import score_dataset
+
+    val = VIDDataset(vid_mini, "val")
+    assert len(val.videos) == 1 and len(val.videos[0]) == len(TRACK)
+    per_video = [[{"boxes": b, "scores": s, "labels": lab} for b, s, lab in _frames(TRACK)]]
+    middle = val.videos[0].frames[1].index
+    _, plain = score_dataset(per_video, val)
+    _, avg = score_dataset(per_video, val, use_seq_nms=True)
+    _, top = score_dataset(per_video, val, use_seq_nms=True, rescore="max")
+    assert len(plain[middle][1]) == 2 and len(avg[middle][1]) == 1  # X suppressed
+    assert avg[middle][1].tolist() == pytest.approx([0.7]) and top[middle][1].tolist() == pytest.approx([0.9])
+
+
+@pytest.mark.parametrize("seed", [0, 3])
+def test_one_class_padded_gives_what_seq_nms_keeps(seed):
+    frames = random_video(seed)
+    out = seq_nms(frames)
+    for c in (1, 2, 3):
+        boxes, scores, valid = pad_class(frames, c)
+        assert valid.sum() == sum(int((f[2] == c).sum()) for f in frames)
+        on_path, new = seq_nms_class(boxes, scores, valid)
+        for t, (b, s, lab) in enumerate(out):  # the final NMS removes nothing (thresholds 0.5 > 0.3)
+            expected = sorted(zip(map(tuple, b[lab == c].double().tolist()), s[lab == c].tolist()))
+            got = sorted(zip(map(tuple, boxes[t][on_path[t]].tolist()), new[t][on_path[t]].float().tolist()))
+            assert got == expected, (c, t)

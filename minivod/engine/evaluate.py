@@ -61,8 +61,8 @@ def predict_dataset(model, method: str, dataset, device: str, progress: bool = T
     return per_video, timing
 
 
-def score_dataset(per_video, dataset, use_seq_nms: bool = False):
-    """Score per-video detections with the VID protocol (optionally after Seq-NMS).
+def score_dataset(per_video, dataset, use_seq_nms: bool = False, **seq_nms_options):
+    """Score per-video detections with the VID protocol (optionally after Seq-NMS, with ``seq_nms_options``).
 
     The detectors predict continuous boxes; they are turned into the VID XML's
     inclusive pixel corners (``x2 - 1``) before scoring.
@@ -74,7 +74,7 @@ def score_dataset(per_video, dataset, use_seq_nms: bool = False):
     for video, dets in zip(dataset.videos, per_video):
         frames = [(d["boxes"], d["scores"], d["labels"]) for d in dets]
         if use_seq_nms:
-            frames = seq_nms(frames)
+            frames = seq_nms(frames, **seq_nms_options)
         for frame, (boxes, scores, labels) in zip(video.frames, frames):
             detections[frame.index] = (continuous_to_vid(boxes), scores, labels)
     return evaluate_vid(detections, ground_truth_from_dataset(dataset)), detections

@@ -9,7 +9,8 @@ breakdowns), the result-file reader and writer, Seq-NMS, and plots.
 - ``ratio_bootstrap.py`` a ratio of sums over objects (or frames), its interval over resampled videos
 - ``seq_nms.py``       Seq-NMS post-processing over a video (and its plain-loop reference)
 - ``synthetic.py``     a small synthetic split and detections, for checks and timings
-- ``plots.py``         precision-recall curves and AP by group
+- ``plots.py``         precision-recall curves, AP by group, gains with their intervals
+- ``seeds.py``         the seed benchmark read back: mean ± std over seeds, gains, verdicts
 - ``verdict.py``       holds / fails / not established, and the box that closes every notebook
 - ``attention.py``     RoIs labelled by track; where an aggregator's weight rows go (same object, background)
 - ``cli.py``           ``python -m minivod evaluate`` and ``compare``

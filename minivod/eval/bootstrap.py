@@ -47,6 +47,8 @@ boxes (clean against degraded, slow against fast): the interval of the gap.
 """
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from minivod.eval.breakdown import group_weights, speed_group_masks, tag_group_masks
@@ -183,6 +185,49 @@ def _replicate_maps(split: _Split, matched: _Matched, W: np.ndarray) -> dict:
 
 
 # --------------------------------------------------------------------------- the comparison
+def video_draws(num_videos: int, resamples: int = 1000, seed: int = 0) -> np.ndarray:
+    """Video multiplicities of the split itself and of ``resamples`` bootstrap replicates.
+
+    Returns:
+        W (ndarray[1 + R, V]): row 0 all ones (the split), row r how often replicate r drew each video
+        (videos in sorted-name order). The same ``(V, R, seed)`` gives the same draws, so result
+        sets scored on them separately are still paired.
+    """
+    rng = np.random.default_rng(seed)
+    draws = rng.multinomial(num_videos, np.full(num_videos, 1.0 / num_videos), size=resamples)  # (R, V)
+    return np.vstack([np.ones((1, num_videos)), draws]).astype(np.float64)  # (1 + R, V)
+
+
+def bootstrap_replicates(gt: GroundTruth, dets, videos: dict, resamples: int = 1000, seed: int = 0) -> dict:
+    """The figures of one result set on the split and on every replicate of :func:`video_draws`.
+
+    Two calls with the same ``resamples`` and ``seed`` use the same draws, so any contrast of several
+    result sets (B - A, or a difference of two gains) can be taken replicate by replicate and
+    summarised with :func:`percentile_interval`.
+
+    Returns:
+        ``{figure: ndarray[1 + R]}``: entry 0 on the split itself, NaN where a replicate has no box of the
+        figure's group
+    """
+    split = _Split(gt, videos)
+    return _replicate_maps(split, _Matched(dets, split), video_draws(split.num_videos, resamples, seed))
+
+
+def percentile_interval(replicates: np.ndarray, level: float = 0.95) -> tuple[float, float]:
+    """The ``level`` percentile interval of a contrast over the bootstrap replicates (entries 1..R).
+
+    Args:
+        replicates (ndarray[1 + R]): entry 0 (the split itself) is left out; NaNs are left out
+    Returns:
+        (low, high), NaN when no replicate has a value
+    """
+    defined = replicates[1:][np.isfinite(replicates[1:])]
+    if not len(defined):
+        return math.nan, math.nan
+    low, high = np.percentile(defined, [50 * (1 - level), 50 * (1 + level)])
+    return float(low), float(high)
+
+
 def paired_bootstrap(gt: GroundTruth, a, b, videos: dict, resamples: int = 1000, seed: int = 0,
                      level: float = 0.95) -> dict:
     """The figures of A and B on the split, and the ``level`` percentile interval of B - A over video resamples.
@@ -199,20 +244,15 @@ def paired_bootstrap(gt: GroundTruth, a, b, videos: dict, resamples: int = 1000,
         itself), plus ``"_meta"`` (``num_videos``, ``resamples``, ``seed``, ``level``)
     """
     split = _Split(gt, videos)
-    V = split.num_videos
-    rng = np.random.default_rng(seed)
-    draws = rng.multinomial(V, np.full(V, 1.0 / V), size=resamples)  # (R, V): how often each video is drawn
-    W = np.vstack([np.ones((1, V)), draws]).astype(np.float64)  # (1 + R, V): row 0 is the split itself
+    W = video_draws(split.num_videos, resamples, seed)  # (1 + R, V), A and B on the same draws
     maps = {k: _replicate_maps(split, _Matched(x, split), W) for k, x in (("a", a), ("b", b))}
     out = {}
-    for figure in split.groups:
+    for figure in maps["a"]:
         diff = maps["b"][figure] - maps["a"][figure]  # (1 + R,)
-        defined = diff[1:][np.isfinite(diff[1:])]  # replicates with boxes of the group
-        low, high = (np.percentile(defined, [50 * (1 - level), 50 * (1 + level)]) if len(defined)
-                     else (np.nan, np.nan))
+        low, high = percentile_interval(diff, level)
         out[figure] = {"a": float(maps["a"][figure][0]), "b": float(maps["b"][figure][0]),
-                       "diff": float(diff[0]), "low": float(low), "high": float(high)}
-    out["_meta"] = {"num_videos": V, "resamples": resamples, "seed": seed, "level": level}
+                       "diff": float(diff[0]), "low": low, "high": high}
+    out["_meta"] = {"num_videos": split.num_videos, "resamples": resamples, "seed": seed, "level": level}
     return out
 
 
@@ -235,16 +275,12 @@ def group_gap(gt: GroundTruth, dets, videos: dict, figure: str, against: str, re
     for name in (figure, against):
         if name not in split.groups:
             raise ValueError(f"figure {name!r} not available on this split; choose from {sorted(split.groups)}")
-    V = split.num_videos
-    draws = np.random.default_rng(seed).multinomial(V, np.full(V, 1.0 / V), size=resamples)  # (R, V)
-    W = np.vstack([np.ones((1, V)), draws]).astype(np.float64)  # (1 + R, V): row 0 is the split itself
+    W = video_draws(split.num_videos, resamples, seed)  # (1 + R, V): row 0 is the split itself
     maps = _replicate_maps(split, _Matched(dets, split), W)  # figure -> (1 + R,)
     diff = maps[figure] - maps[against]  # (1 + R,)
-    defined = diff[1:][np.isfinite(diff[1:])]  # replicates with boxes of both groups
-    low, high = (np.percentile(defined, [50 * (1 - level), 50 * (1 + level)]) if len(defined)
-                 else (np.nan, np.nan))
+    low, high = percentile_interval(diff, level)  # over the replicates with boxes of both groups
     return {"a": float(maps[against][0]), "b": float(maps[figure][0]), "diff": float(diff[0]),
-            "low": float(low), "high": float(high)}
+            "low": low, "high": high}
 
 
 def replicate_figures(gt: GroundTruth, dets, videos: dict, counts) -> dict:

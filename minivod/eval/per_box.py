@@ -6,13 +6,15 @@ matches). Comparing these answers across methods finds the frames where the
 methods disagree (notebook 08) and measures how often a box gets the other class
 of its texture pair (notebook 01, ``benchmarks/pair_confusion.py``): each box's
 *outcome* is ``right``, ``pair`` (the other class of its pair: same silhouette
-and colour, other texture), ``other`` (any other class) or ``missed``.
+and colour, other texture), ``other`` (any other class) or ``missed``. Following
+one track's right-class score over its frames shows where a single-frame detector
+flickers (notebook 07, before and after Seq-NMS).
 """
 from __future__ import annotations
 
 import numpy as np
 
-from minivod.boxes import box_iou_vid
+from minivod.boxes import box_iou_vid, continuous_to_vid
 from minivod.data.stats import every_box
 
 OUTCOMES = ("right", "pair", "other", "missed")
@@ -56,9 +58,17 @@ def box_answers(detections: dict, dataset, iou: float = 0.5) -> dict[int, np.nda
     return answers
 
 
-def disagreements(answers: dict[str, dict[int, np.ndarray]], dataset, top: int = 4) -> list[dict]:
+def has_blurred_box(frame) -> bool:
+    """Whether a frame has a motion-blurred or defocused box: its texture wiped out, so that one frame alone
+    cannot tell the two classes of a pair apart (a narrower set than the evaluator's ``degraded``: any tag)."""
+    return any({"motion_blur", "defocus"} & set(tags) for tags in frame.tags)
+
+
+def disagreements(answers: dict[str, dict[int, np.ndarray]], dataset, top: int = 4, where=None) -> list[dict]:
     """Frames where the methods' answers differ most: the most boxes right for some method, wrong for another.
 
+    Args:
+        where: if given, only frames ``f`` with ``where(f)`` true count (e.g. :func:`has_blurred_box`)
     Returns up to ``top`` entries ``{"frame": FrameAnnotation, "video": name, "right": {method: count}}``,
     one frame per video, most disagreeing first.
     """
@@ -67,6 +77,8 @@ def disagreements(answers: dict[str, dict[int, np.ndarray]], dataset, top: int =
     for video in dataset.videos:
         best = None
         for f in video.frames:
+            if where is not None and not where(f):
+                continue
             right = {m: int((answers[m][f.index] == f.labels).sum()) for m in methods}
             spread = max(right.values()) - min(right.values())
             if best is None or spread > best[0]:
@@ -131,3 +143,45 @@ def outcome_shares(outcome: np.ndarray, groups: dict[str, np.ndarray]) -> dict[s
         n = int(mask.sum())
         out[name] = {k: float((outcome[mask] == k).sum() / max(n, 1)) for k in OUTCOMES} | {"boxes": n}
     return out
+
+
+def track_scores(frames, video, track_id: int, iou: float = 0.5) -> np.ndarray:
+    """Per frame, the best score of a right-class detection on one ground-truth track (notebook 07).
+
+    Args:
+        frames: per frame of ``video``, ``(boxes Tensor[K, 4], scores Tensor[K], labels Tensor[K])`` with
+            the detector's continuous boxes (as :func:`~minivod.eval.seq_nms.seq_nms` takes and returns them)
+        video: the :class:`~minivod.data.vid.Video`; ``track_id``: one of its tracks
+    Returns:
+        ndarray[T]: NaN where the track is not in the frame, 0 where no detection of its class overlaps it
+        by IoU >= ``iou`` (VID +1 convention, as the evaluator)
+    """
+    out = np.full(len(video.frames), np.nan)
+    for t, (f, (boxes, scores, labels)) in enumerate(zip(video.frames, frames)):
+        j = np.flatnonzero(f.track_ids == track_id)
+        if len(j) == 0:
+            continue
+        out[t] = 0.0
+        if len(boxes):
+            overlap = box_iou_vid(f.boxes[j[:1]], continuous_to_vid(boxes).numpy())[0] >= iou  # (K,)
+            right = overlap & (labels.numpy() == f.labels[j[0]])
+            if right.any():
+                out[t] = float(scores.numpy()[right].max())
+    return out
+
+
+def flickering_track(per_video_frames, dataset) -> tuple[int, int, np.ndarray]:
+    """The track whose right-class score (:func:`track_scores`) varies most over its frames (largest std).
+
+    Args:
+        per_video_frames: per video of ``dataset``, its frames as :func:`track_scores` takes them
+    Returns:
+        (video position in ``dataset.videos``, track id, its scores ndarray[T])
+    """
+    best = None
+    for vi, (video, frames) in enumerate(zip(dataset.videos, per_video_frames)):
+        for tid in video.track_ids():
+            s = track_scores(frames, video, tid)
+            if best is None or np.nanstd(s) > np.nanstd(best[2]):
+                best = (vi, int(tid), s)
+    return best

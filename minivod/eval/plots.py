@@ -1,4 +1,4 @@
-"""Plots of an ImageNet VID evaluation: PR curves per class, AP by speed group and by tag.
+"""Plots of an ImageNet VID evaluation: PR curves per class, AP by speed group and by tag, gains with intervals.
 
 Every function returns a ``matplotlib.figure.Figure`` built without pyplot (no
 global state, nothing shown): display it in a notebook or ``fig.savefig(...)``.
@@ -91,4 +91,53 @@ def plot_ap_by_group(result: dict) -> Figure:
     axes = fig.subplots(1, len(panels), squeeze=False, gridspec_kw={"width_ratios": widths})[0]
     for ax, panel in zip(axes, panels):
         _bars(ax, *panel)
+    return fig
+
+
+GAIN_PANELS = (("by motion speed", ("mAP", "mAP_slow", "mAP_medium", "mAP_fast")),
+               ("by degradation", ("mAP_clean", "mAP_degraded")))
+
+
+def _has_interval(entry) -> bool:
+    return entry is not None and all(entry.get(k) is not None and not math.isnan(entry[k])
+                                     for k in ("diff", "low", "high"))
+
+
+def plot_gains(comparisons: dict, panels=GAIN_PANELS) -> Figure:
+    """Each method's gain over the detector it is compared with, with its 95% interval, per figure.
+
+    One panel per group of figures (default: all / slow / medium / fast, and clean / degraded); in
+    each, one point per method and figure at the gain on the split, the error bar its interval.
+
+    Args:
+        comparisons: ``{method: {"against": name, "interval": {figure: {"diff", "low", "high"}}}}``,
+            the ``comparisons`` of ``benchmarks/results/seeds.json`` (:mod:`minivod.eval.seeds`)
+    """
+    methods = list(comparisons)
+    widths = [len(figs) for _, figs in panels]
+    fig = Figure(figsize=(1.1 * sum(widths) + 2.5, 3.4), layout="constrained")
+    axes = fig.subplots(1, len(panels), squeeze=False, sharey=True, gridspec_kw={"width_ratios": widths})[0]
+    step = 0.7 / max(len(methods), 1)
+    for ax, (title, figs) in zip(axes, panels):
+        ax.axhline(0, color="0.5", lw=0.8)
+        for k, m in enumerate(methods):
+            interval = comparisons[m]["interval"]
+            shown = [i for i, f in enumerate(figs) if _has_interval(interval.get(f))]  # figures with a value
+            x = [i - 0.35 + step * (k + 0.5) for i in shown]
+            c = [interval[figs[i]] for i in shown]
+            diff = np.array([e["diff"] for e in c], dtype=float)  # (F,)
+            err = np.array([[e["diff"] - e["low"] for e in c], [e["high"] - e["diff"] for e in c]], dtype=float)  # (2, F)
+            ax.errorbar(x, diff, yerr=err.reshape(2, -1), fmt="o", ms=4, capsize=3, color=f"C{k}",
+                        label=f"{m} - {comparisons[m]['against']}")
+        ax.set_xticks(range(len(figs)), [f.replace("mAP_", "") for f in figs], fontsize=8)
+        ax.set_xlim(-0.5, len(figs) - 0.5)
+        ax.set_title(title, fontsize=9)
+        ax.tick_params(labelsize=8)
+    axes[0].set_ylabel("gain in mAP (95% interval)", fontsize=8)
+    fig.suptitle("gain of each method over the detector it builds on: seed 0 against seed 0, "
+                 "95% paired bootstrap interval over val videos", fontsize=9)
+    if methods:
+        axes[-1].legend(fontsize=7, loc="best")
+    else:
+        axes[0].text(0.5, 0.5, "no comparison yet", transform=axes[0].transAxes, ha="center")
     return fig

@@ -129,6 +129,29 @@ def seq_nms_class(boxes, scores, valid, link_threshold: float = 0.5,
     return on_path, new_scores
 
 
+def pad_class(frames, label: int):
+    """The boxes of one class in one video, padded to N per frame: the input of :func:`seq_nms_class`.
+
+    Args:
+        frames (list of T tuples): per frame ``(boxes Tensor[N_t, 4], scores Tensor[N_t], labels Tensor[N_t])``
+        label: the class
+    Returns:
+        boxes (Tensor[T, N, 4] float64), scores (Tensor[T, N] float64), valid (Tensor[T, N] bool): slot k of
+        frame t holds the frame's k-th box of the class (input order), N the most boxes of it in one frame
+    """
+    mine = [f[2].reshape(-1).cpu() == label for f in frames]  # T masks (N_t,)
+    T, N = len(frames), max([int(m.sum()) for m in mine], default=0)
+    boxes = torch.zeros((T, N, 4), dtype=torch.float64)
+    scores = torch.zeros((T, N), dtype=torch.float64)
+    valid = torch.zeros((T, N), dtype=torch.bool)
+    for t, ((b, s, _), m) in enumerate(zip(frames, mine)):
+        n = int(m.sum())
+        boxes[t, :n] = b.reshape(-1, 4).cpu()[m].to(torch.float64)  # (n, 4)
+        scores[t, :n] = s.reshape(-1).cpu()[m].to(torch.float64)
+        valid[t, :n] = True
+    return boxes, scores, valid
+
+
 def seq_nms(frames, *, link_threshold: float = 0.5, suppress_threshold: float = 0.3,
             nms_threshold: float = 0.5, rescore: str = "avg") -> list:
     """Seq-NMS over one video, all classes, then per-frame NMS.
