@@ -8,9 +8,8 @@ this folder (``python benchmarks/X.py`` puts the folder on ``sys.path``).
 """
 from __future__ import annotations
 
-import statistics
-
 from minivod.eval import FIGURES, figures
+from minivod.eval.seeds import fmt_gain, fmt_mean_std, mean_std  # noqa: F401  (re-exported for the benchmarks)
 
 COLUMNS = (("mAP", "mAP"), ("mAP_slow", "slow"), ("mAP_medium", "medium"), ("mAP_fast", "fast"),
            ("clean", "clean"), ("degraded", "degraded"))
@@ -37,28 +36,9 @@ def _cell(v) -> str:
     return f"{v:,}" if isinstance(v, int) else f"{v:.3f}" if isinstance(v, float) else str(v)
 
 
-def mean_std(values) -> tuple[float, float]:
-    """Mean and sample standard deviation (n - 1; 0 for a single run) of a row's runs."""
-    values = [float(v) for v in values]
-    return statistics.fmean(values), (statistics.stdev(values) if len(values) > 1 else 0.0)
-
-
-def fmt_mean_std(values) -> str:
-    """``0.871 ± 0.012 (3)``: mean ± std over the runs of a row, and how many runs."""
-    m, s = mean_std(values)
-    return f"{m:.3f} ± {s:.3f} ({len(values)})"
-
-
-def fmt_interval(c: dict) -> str:
-    """``+0.052 [+0.011, +0.093]``: a paired-bootstrap entry (``minivod.eval.bootstrap``) as text."""
-    if any(c[k] is None or c[k] != c[k] for k in ("diff", "low", "high")):  # no value (NaN / null)
-        return "-"
-    return f"{c['diff']:+.3f} [{c['low']:+.3f}, {c['high']:+.3f}]"
-
-
 def intervals(comparison: dict, figures=FIGURES) -> list[str]:
     """The cells of one paired-bootstrap comparison (``{figure: entry}``), one per figure."""
-    return [fmt_interval(comparison[f]) for f in figures]
+    return [fmt_gain(comparison[f]) for f in figures]  # +0.052 [+0.011, +0.093]
 
 
 def short(figure: str) -> str:
