@@ -348,6 +348,59 @@ def test_two_head_single_frame_control():
     assert all(len(b["boxes"]) >= 1 for b in both)
 
 
+def _fpn_grads(model, losses, keys):
+    """The FPN's parameter gradients of the sum of ``losses[k]`` for k in keys."""
+    model.zero_grad()
+    sum(losses[k] for k in keys).backward(retain_graph=True)
+    return [p.grad.clone() if p.grad is not None else torch.zeros_like(p) for p in model.fpn.parameters()]
+
+
+@pytest.mark.parametrize("still", [True, False])
+def test_ssvd_fpn_one_head_trains_the_shared_fpn_by_the_motion_head_only(still):
+    """``ssvd_fpn_one_head``: the sampling head's loss still trains the sampling stream, never the shared FPN;
+    the motion head's gradient into the FPN is what it is with both heads on."""
+    torch.manual_seed(0)
+    cfg = preset("tiny", 8)
+    both = build_ssvd(cfg, window=2, flow=FlowConfig.tiny())
+    one = METHODS["ssvd_fpn_one_head"].build(cfg, window=2, flow=FlowConfig.tiny())
+    one.load_state_dict(both.state_dict())
+    assert one.ssvd.fpn_grad == "motion" and both.ssvd.fpn_grad == "both"
+    images, targets = clips_with_boxes(B=1, T=3, height=120, width=160)
+    for model in (both, one):
+        model.train()
+        model.still_image = still
+    lb, lo = both(images, targets), one(images, targets)
+    for k in lb:
+        torch.testing.assert_close(lb[k], lo[k])  # the same forward
+    motion = [k for k in lo if k.endswith("_motion")]
+    sampling = [k for k in lo if k.endswith("_sampling")]
+    assert all(g.abs().sum() == 0 for g in _fpn_grads(one, lo, sampling))  # cut from the FPN
+    assert any(g.abs().sum() > 0 for g in _fpn_grads(both, lb, sampling))  # where it reaches it
+    for a, b in zip(_fpn_grads(one, lo, motion + sampling), _fpn_grads(both, lb, motion)):
+        torch.testing.assert_close(a, b)
+    one.zero_grad()
+    sum(lo[k] for k in sampling).backward()
+    assert one.heads[1].head.classification_head.cls_logits.weight.grad.abs().sum() > 0  # the head still learns
+    if not still:
+        assert one.offset_predictor.parameters().__next__().grad is not None  # and the sampling stream
+    with pytest.raises(ValueError, match="both streams"):
+        build_ssvd(cfg, motion=False, fpn_grad="motion")
+
+
+def test_single_frame_loss_doubled_control():
+    """``ssvd_single_loss2``: the same detector, every loss x2."""
+    torch.manual_seed(0)
+    cfg = preset("tiny", 8)
+    single = build_one_stage(cfg)
+    doubled = METHODS["ssvd_single_loss2"].build(cfg)
+    doubled.load_state_dict(single.state_dict())
+    images, targets = clips_with_boxes(B=2, T=1, height=120, width=160)
+    a, b = single.train()(images, targets), doubled.train()(images, targets)
+    assert set(a) == set(b)
+    for k in a:
+        torch.testing.assert_close(b[k], 2 * a[k])
+
+
 # --------------------------------------------------------------------------- what notebook 06 reads
 def test_detect_subsets_equal_detect_with_only():
     """``detect_subsets`` runs the streams and heads once and gives, per subset, what ``detect(only=...)`` gives."""

@@ -107,6 +107,9 @@ class SSVDConfig:
         start from PyTorch's default initialisation) or "identity" (the offsets start at zero and
         the deformable convolution as the identity, only its centre tap: an earlier minivod
         choice, ``ssvd_identity_init``; the other eight taps then get almost no gradient)
+    fpn_grad: which streams' losses reach a shared FPN: "both" (the sum of the two heads' losses, as
+        trained) or "motion" (the sampling stream reads the FPN maps detached: the FPN is trained by
+        one head, as each of the paper's separate FPNs is; ``ssvd_fpn_one_head``, a control)
     """
 
     motion: bool = True
@@ -123,6 +126,7 @@ class SSVDConfig:
     flow_epe_pairs: int = 200
     flow_lr_factor: float = 0.05
     init: str = "random"
+    fpn_grad: str = "both"
 
     def __post_init__(self):
         if self.fusion not in FUSIONS:
@@ -133,6 +137,10 @@ class SSVDConfig:
             raise ValueError(f"{self.fusion} fusion needs both streams")
         if self.init not in ("random", "identity"):
             raise ValueError(f"init must be 'random' or 'identity', got {self.init!r}")
+        if self.fpn_grad not in ("both", "motion"):
+            raise ValueError(f"fpn_grad must be 'both' or 'motion', got {self.fpn_grad!r}")
+        if self.fpn_grad == "motion" and not (self.motion and self.sampling and self.fusion == "late"):
+            raise ValueError("fpn_grad='motion' detaches the sampling stream of late fusion: it needs both streams")
 
     @staticmethod
     def for_detector(cfg: DetectorConfig, **options) -> "SSVDConfig":
@@ -336,18 +344,25 @@ class SSVD(OneStageDetector):
     def streams(self, ref: FrameFeatures, supports: Optional[FrameFeatures]) -> list[list[Tensor]]:
         """The maps each head reads: [f_hat, g_hat] (late), [reduce(cat)] (early), [g_hat guided]."""
         opts = self.ssvd
+        # the frames the sampling stream reads: detached from a shared FPN under fpn_grad="motion"
+        s_ref, s_supports = (ref, supports) if opts.fpn_grad == "both" else (_detached(ref), _detached(supports))
         if self.in_still_phase:  # phase 1: the subnets on the FPN maps (the still-image detector)
-            raw = {"motion": LEVELS, "sampling": self.sampling_keys(), "early": LEVELS,
-                   "motion_guided": self.sampling_keys()}
-            return [[ref.maps[k] for k in raw[name]] for name in self.stream_names]
+            raw = {"motion": (ref, LEVELS), "sampling": (s_ref, self.sampling_keys()), "early": (ref, LEVELS),
+                   "motion_guided": (ref, self.sampling_keys())}
+            return [[raw[name][0].maps[k] for k in raw[name][1]] for name in self.stream_names]
         flows = self.flows(ref, supports) if self.flownet is not None and supports is not None else None
         if opts.fusion == "motion_guided":
             return [self.sampling_stream(ref, supports, flows)]
         f_hat = self.motion_stream(ref, supports, flows) if opts.motion else None
-        g_hat = self.sampling_stream(ref, supports) if opts.sampling else None
+        g_hat = self.sampling_stream(s_ref, s_supports) if opts.sampling else None
         if opts.fusion == "early":
             return [[self.early_reduce(torch.cat([f, g], dim=1)) for f, g in zip(f_hat, g_hat)]]  # (B, C, h, w)
         return [s for s in (f_hat, g_hat) if s is not None]
+
+
+def _detached(frames: Optional[FrameFeatures]) -> Optional[FrameFeatures]:
+    """The same frames with their maps cut from the graph (no gradient flows back into the FPN)."""
+    return None if frames is None else replace(frames, maps={k: v.detach() for k, v in frames.maps.items()})
 
 
 def build_ssvd(cfg: DetectorConfig, **options) -> SSVD:
@@ -403,4 +418,9 @@ SPECS = [
     # stream; the flow network fine-tuned at the detector's learning rate
     SSVD_SPEC.variant("ssvd_identity_init", {"init": "identity"}),
     SSVD_SPEC.variant("ssvd_flow_full_lr", {"flow_lr_factor": 1.0}),
+    # controls for the shared FPN (the paper gives each stream its own): the FPN trained by the motion
+    # head alone; the single-frame detector with its loss doubled (what two heads' summed losses do to
+    # a shared FPN's step, if the heads agree)
+    SSVD_SPEC.variant("ssvd_fpn_one_head", {"fpn_grad": "motion"}),
+    SINGLE_SPEC.variant("ssvd_single_loss2", {"loss_scale": 2.0}),
 ]

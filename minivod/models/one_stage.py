@@ -305,24 +305,27 @@ class OneStageDetector(VideoDetectorBase):
         for s, (head, levels) in enumerate(zip(self.heads, streams)):
             suffix = "" if len(streams) == 1 else f"_{self.stream_names[s]}"
             for name, value in head.compute_loss(targets, head(levels), anchors).items():
-                losses[name + suffix] = value
+                losses[name + suffix] = self.loss_scale * value
         return losses
 
     stream_names: tuple[str, ...] = ("frame",)
+    loss_scale: float = 1.0  # every loss multiplied by this (a control: ssvd_single_loss2)
 
     def anchors(self, levels: list[Tensor], image_sizes) -> list[Tensor]:
         """Anchors of every image: B x (sum_l h_l w_l A, 4), (x1, y1, x2, y2) in resized-frame pixels."""
         return self.anchor_generator(ImageList(levels[0], list(image_sizes)), levels)
 
 
-def build_one_stage(cfg: DetectorConfig, heads: int = 1) -> OneStageDetector:
+def build_one_stage(cfg: DetectorConfig, heads: int = 1, loss_scale: float = 1.0) -> OneStageDetector:
     """The single-frame one-stage detector (SSVD Table II (a)).
 
     ``heads = 2`` is a control that is not in the paper: two dense heads on the same single-frame maps,
     late-fused like SSVD's two streams, trained with both losses (``ssvd_single_2heads``): SSVD
-    without any support frame.
+    without any support frame. ``loss_scale = 2`` is the other control (``ssvd_single_loss2``): one
+    head, its loss doubled, which is what two agreeing heads' summed losses do to a shared FPN's step.
     """
     model = OneStageDetector(cfg, num_streams=heads)
+    model.loss_scale = float(loss_scale)
     if heads > 1:
         model.stream_names = tuple(f"head{i}" for i in range(heads))
     return model
