@@ -162,7 +162,7 @@ def test_ddp_with_two_gloo_processes_gives_single_process_gradients(tmp_path):
 
 def test_method_hooks_reach_the_engines(tiny_data, tmp_path, monkeypatch):
     """A MethodSpec's hooks (support targets, prepare) and the model's (set_iteration, train_support_fn,
-    test_schedule) reach the engines."""
+    trains_on_stills, test_schedule) reach the engines."""
     import minivod.methods as methods
     from minivod.data.sampling import BufferedSchedule
     from minivod.engine.evaluate import load_model, predict_dataset
@@ -175,6 +175,10 @@ def test_method_hooks_reach_the_engines(tiny_data, tmp_path, monkeypatch):
 
         def train_support_fn(self):
             return lambda n, ref, rng: [ref, ref, ref]
+
+        def trains_on_stills(self, iteration, total):
+            seen.setdefault("stills_asked", []).append((iteration, total))
+            return False
 
         def test_schedule(self):
             return BufferedSchedule(window=1, num_support=2)
@@ -198,6 +202,7 @@ def test_method_hooks_reach_the_engines(tiny_data, tmp_path, monkeypatch):
     cfg = TrainConfig(**{**TINY, "iters": 2})
     _, path = train("hooked", "tiny", tiny_data, tmp_path, cfg, device="cpu", progress=False)
     assert seen["prepared"] == (True, "cpu")
+    assert seen["stills_asked"] == [(0, 2), (1, 2)]
     assert load_checkpoint(path)["meta"]["prepare"] == {"steps": 3}
     assert seen["iterations"] == [(0, 2), (1, 2)]
     assert seen["clips"] == [4, 4]  # the reference + the three frames train_support_fn chose
@@ -208,3 +213,28 @@ def test_method_hooks_reach_the_engines(tiny_data, tmp_path, monkeypatch):
     assert len(seen["detected"]) == sum(len(v) for v in val.videos)  # one call per frame: the buffered loop
     assert max(seen["detected"]) == 2  # the frames before and after, t +- 1
     assert timing["backbone_passes"] == sum(len(v) for v in val.videos)
+
+
+def test_batches_without_stills_come_from_the_video_clips(tiny_data):
+    """``batch_at(..., stills=False)`` draws only video clips, each once per epoch of its own; with stills
+    allowed the draw is the one every earlier run made; SSVD's ``ssvd_vid_phase2`` keeps stills out of
+    phase 2 only."""
+    from minivod.data.clips import TrainClips
+    from minivod.engine.train import batch_at, epoch_batches
+    from minivod.methods import METHODS
+
+    dataset = VIDDataset(tiny_data, "train", with_det=True)
+    clips = TrainClips(dataset, k=2, frames_per_video=3)
+    stills = {i for i, (vi, _) in enumerate(clips.items) if dataset.videos[vi].is_still}
+    assert stills and set(clips.video_items) == set(range(len(clips))) - stills
+    cfg = TrainConfig(**{**TINY, "batch_size": 2})
+    per_epoch = len(clips.video_items) // cfg.batch_size
+    drawn = [i for it in range(per_epoch) for i in batch_at(clips, cfg, it, stills=False)[1]]
+    assert not set(drawn) & stills and len(set(drawn)) == len(drawn) == per_epoch * cfg.batch_size
+    assert batch_at(clips, cfg, 1, stills=True) == (0, epoch_batches(len(clips), 2, cfg.seed, 0)[1])
+
+    cfg_model = preset("tiny", 8)
+    paper, minivod = METHODS["ssvd_vid_phase2"].build(cfg_model), METHODS["ssvd"].build(cfg_model)
+    end_of_phase1 = int(paper.ssvd.still_fraction * 300)
+    assert paper.trains_on_stills(end_of_phase1 - 1, 300) and not paper.trains_on_stills(end_of_phase1, 300)
+    assert all(minivod.trains_on_stills(it, 300) for it in (0, end_of_phase1, 299))

@@ -48,6 +48,8 @@ class TrainClips(torch.utils.data.Dataset):
             count = 1 if video.is_still else min(frames_per_video, n)
             positions = np.linspace(0, n - 1, count).round().astype(int)
             self.items += [(vi, int(p)) for p in positions]
+        # positions in ``items`` of the clips from videos (not DET stills): the pool of a batch drawn without stills
+        self.video_items = [i for i, (vi, _) in enumerate(self.items) if not dataset.videos[vi].is_still]
 
     def __len__(self):
         return len(self.items)

@@ -90,13 +90,20 @@ def epoch_batches(num_items: int, batch_size: int, seed: int, epoch: int) -> lis
     return [order[k * batch_size:(k + 1) * batch_size].tolist() for k in range(n)]
 
 
-def batch_at(clips: TrainClips, cfg: TrainConfig, iteration: int):
-    """Indices of the global batch used at ``iteration`` and its epoch."""
-    per_epoch = len(clips) // cfg.batch_size
+def batch_at(clips: TrainClips, cfg: TrainConfig, iteration: int, stills: bool = True):
+    """Indices of the global batch used at ``iteration`` and its epoch.
+
+    ``stills=False``: the batch is drawn from the video clips only (``clips.video_items``, in epochs of
+    their own), for a model whose ``trains_on_stills`` says so at this iteration.
+    """
+    pool = None if stills or len(clips.video_items) == len(clips) else clips.video_items
+    n = len(clips) if pool is None else len(pool)
+    per_epoch = n // cfg.batch_size
     if per_epoch == 0:
-        raise ValueError(f"{len(clips)} training clips are fewer than one batch of {cfg.batch_size}")
+        raise ValueError(f"{n} training clips are fewer than one batch of {cfg.batch_size}")
     epoch, k = divmod(iteration, per_epoch)
-    return epoch, epoch_batches(len(clips), cfg.batch_size, cfg.seed, epoch)[k]
+    batch = epoch_batches(n, cfg.batch_size, cfg.seed, epoch)[k]
+    return epoch, batch if pool is None else [pool[i] for i in batch]
 
 
 # --------------------------------------------------------------------------- schedule
@@ -257,9 +264,9 @@ def train(method: str, preset_name: str, data, out, cfg: TrainConfig, device=Non
                disable=not progress or rank != 0)
     t0 = time.time() - spent_before  # training time accumulates over resumed runs
     # its own generator: creating the loader must not draw from torch's global one (saved for resume)
-    loader = torch.utils.data.DataLoader(clips, batch_sampler=ShareOfBatches(clips, cfg, start, rank, world),
-                                         num_workers=cfg.num_workers, collate_fn=collate_clips,
-                                         generator=torch.Generator().manual_seed(cfg.seed))
+    batches = ShareOfBatches(clips, cfg, start, rank, world, stills=lambda it: model.trains_on_stills(it, cfg.iters))
+    loader = torch.utils.data.DataLoader(clips, batch_sampler=batches, num_workers=cfg.num_workers,
+                                         collate_fn=collate_clips, generator=torch.Generator().manual_seed(cfg.seed))
     for it, (images, targets, support_targets) in zip(bar, loader):
         if spec.support_targets:
             targets = [{**t, "support": s} for t, s in zip(targets, support_targets)]
@@ -302,15 +309,16 @@ class ShareOfBatches(torch.utils.data.Sampler):
     draws identical whatever the number of DataLoader workers.
     """
 
-    def __init__(self, clips, cfg: TrainConfig, start: int, rank: int = 0, world: int = 1):
+    def __init__(self, clips, cfg: TrainConfig, start: int, rank: int = 0, world: int = 1, stills=None):
         self.clips, self.cfg, self.start, self.rank, self.world = clips, cfg, start, rank, world
+        self.stills = stills or (lambda it: True)  # iteration -> may the batch hold DET stills
 
     def __len__(self):
         return self.cfg.iters - self.start
 
     def __iter__(self):
         for it in range(self.start, self.cfg.iters):
-            epoch, batch = batch_at(self.clips, self.cfg, it)
+            epoch, batch = batch_at(self.clips, self.cfg, it, self.stills(it))
             yield [(epoch, i) for i in batch[self.rank::self.world]]
 
 

@@ -107,6 +107,10 @@ class SSVDConfig:
         start from PyTorch's default initialisation) or "identity" (the offsets start at zero and
         the deformable convolution as the identity, only its centre tap: an earlier minivod
         choice, ``ssvd_identity_init``; the other eight taps then get almost no gradient)
+    phase2_stills: DET stills (one-frame clips, supports = the reference) in phase 2's batches too, as
+        in phase 1 (minivod, True) or phase 2 on VID clips only (the paper's Algorithm 1, False:
+        ``ssvd_vid_phase2``); a still teaches zero motion. On data_small 160 of the 760 clips of an epoch
+        are stills.
     fpn_grad: which streams' losses reach a shared FPN: "both" (the sum of the two heads' losses, as
         trained) or "motion" (the sampling stream reads the FPN maps detached: the FPN is trained by
         one head, as each of the paper's separate FPNs is; ``ssvd_fpn_one_head``, a control)
@@ -126,6 +130,7 @@ class SSVDConfig:
     flow_epe_pairs: int = 200
     flow_lr_factor: float = 0.05
     init: str = "random"
+    phase2_stills: bool = True
     fpn_grad: str = "both"
 
     def __post_init__(self):
@@ -262,6 +267,10 @@ class SSVD(OneStageDetector):
     def set_iteration(self, iteration: int, total: int) -> None:
         """Phase 1 (still-image detector) for the first ``still_fraction`` of the run, then phase 2."""
         self.still_image = iteration < int(self.ssvd.still_fraction * total)
+
+    def trains_on_stills(self, iteration: int, total: int) -> bool:
+        """DET stills in the batch: always in phase 1; in phase 2 only with ``phase2_stills``."""
+        return self.ssvd.phase2_stills or iteration < int(self.ssvd.still_fraction * total)
 
     @property
     def in_still_phase(self) -> bool:
@@ -422,5 +431,7 @@ SPECS = [
     # head alone; the single-frame detector with its loss doubled (what two heads' summed losses do to
     # a shared FPN's step, if the heads agree)
     SSVD_SPEC.variant("ssvd_fpn_one_head", {"fpn_grad": "motion"}),
+    # the paper's phase 2 (Algorithm 1): VID clips only, no DET stills
+    SSVD_SPEC.variant("ssvd_vid_phase2", {"phase2_stills": False}),
     SINGLE_SPEC.variant("ssvd_single_loss2", {"loss_scale": 2.0}),
 ]

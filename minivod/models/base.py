@@ -145,6 +145,11 @@ class VideoDetectorBase(nn.Module, abc.ABC):
         (SSVD's flow network); {}: one learning rate."""
         return {}
 
+    def trains_on_stills(self, iteration: int, total: int) -> bool:
+        """Whether the training batch of ``iteration`` may hold DET stills (one-frame clips) when the data
+        has them; False draws that batch from the video clips only (SSVD's phase 2 as the paper trains it)."""
+        return True
+
     def train_support_fn(self) -> Optional[Callable[[int, int, Any], list[int]]]:
         """``(num_frames, ref, rng) -> positions`` of a training clip's supports when the model's own
         options decide them (PSLA's key-frame interval l); None: the method spec's sampler."""
