@@ -21,6 +21,7 @@ import argparse
 import json
 import sys
 
+from minivod.eval.ablations import pair_key
 from minivod.eval.verdict import claim_verdict
 
 from record import RESULTS, write_results
@@ -56,10 +57,6 @@ PAIRS = [
     ("ssvd", "ssvd_flow_full_lr", "SSVD: the flow net at its own lr 0.001 beats fine-tuning at the detector's"),
 ]
 SEED = 0
-
-
-def pair_key(row: str, against: str) -> str:
-    return f"{row} vs {against}"
 
 
 def main(argv=None) -> int:

@@ -95,3 +95,22 @@ def test_gain_figure_has_one_error_bar_series_per_method_and_panel():
     nan = {"x": {"against": "base", "interval": {"mAP": entry(math.nan, math.nan, math.nan)}}}
     assert len(plot_gains(nan).axes[0].containers[0].lines[0].get_ydata()) == 0
     assert isinstance(plot_gains({}), Figure)
+
+
+def test_ablation_table_reads_the_pairs_and_names_the_missing(tmp_path):
+    import json
+
+    from minivod.eval.ablations import NOT_MEASURED, ablation_table, pair_key, read_ablations
+
+    assert read_ablations(tmp_path / "none.json") == {}
+    entry = {"row": "ssvd", "against": "ssvd_single_2heads", "mAP": [0.81, 0.79], "verdict": NOT_ESTABLISHED,
+             "interval": {"mAP": {"diff": 0.02, "low": -0.01, "high": 0.05},
+                          "mAP_fast": {"diff": 0.05, "low": 0.01, "high": 0.09},
+                          "mAP_degraded": {"diff": None, "low": None, "high": None}}}
+    (tmp_path / "ablations.json").write_text(json.dumps({"pairs": {pair_key("ssvd", "ssvd_single_2heads"): entry}}))
+    pairs = read_ablations(tmp_path / "ablations.json")
+    lines = ablation_table(pairs, [("ssvd", "ssvd_single_2heads"), ("ssvd_motion", "ssvd_single")]).splitlines()
+    assert len(lines) == 3
+    assert "0.810 / 0.790" in lines[1] and "+0.020 [-0.010, +0.050]" in lines[1] and "+0.050 [+0.010, +0.090]" in lines[1]
+    assert lines[1].rstrip().endswith(NOT_ESTABLISHED) and " - " in lines[1]  # no degraded value: a dash
+    assert lines[2].startswith("ssvd_motion") and NOT_MEASURED in lines[2]
