@@ -110,8 +110,7 @@ def main(argv=None) -> int:
                               *intervals(e["interval"], FIGURES), e["verdict"]]
                              for e in (entries[pair_key(r, a)] for r, a, _ in done)], "llll" + "r" * 3 + "l")]
     if missing:
-        untrained = sorted({m for r, a, _ in missing for m in (r, a) if m not in records
-                            and not any(m in (e["row"], e["against"]) for e in entries.values())})
+        untrained = sorted({m for r, a, _ in missing for m in (r, a) if find_run(m, SEED) is None})
         lines += ["", "Not measured yet: " + "; ".join(pair_key(r, a) for r, a, _ in missing) + "."]
         if untrained:
             lines += ["Train: " + "; ".join(f"`{train_command(m, SEED)}`" for m in untrained) + "."]

@@ -16,22 +16,25 @@ videos; and a verdict:
 - **worse**: the interval is below zero and the ranges do not overlap;
 - **not established**: anything else (a gap inside the noise is not ranked).
 
-Writes ``benchmarks/results/seeds.{md,json}``.
+Writes ``benchmarks/results/seeds.{md,json}``. An interval already in seeds.json for the same two seed-0 runs
+(the same mAPs, the same number of resamples) is kept rather than drawn again.
 """
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 
 from minivod.eval import FIGURES
 from minivod.eval.verdict import FAILS, claim_verdict
 
-from record import write_results
+from record import RESULTS, write_results
 from runs import evaluate_run, find_run, read_dets, train_command, trained_checkpoint
 from tables import fmt_mean_std, intervals, markdown_table, mean_std, short
 
 METHODS = ("baseline", "ssvd_single", "selsa", "dsfnet", "mst", "psla", "ssvd")
 COMPARED_WITH = {"ssvd": "ssvd_single"}
+SEEDS = RESULTS / "seeds.json"
 
 
 def verdict(interval: dict, runs: list[dict], base_runs: list[dict]) -> str:
@@ -72,15 +75,21 @@ def main(argv=None) -> int:
             for m in methods}
     runs = {m: r for m, r in runs.items() if r}
     gt, videos = ground_truth_from_dataset(val), frame_videos(val)
+    earlier = json.loads(SEEDS.read_text()).get("comparisons", {}) if SEEDS.is_file() else {}
     comparisons = {}
     for m in runs:
         base = COMPARED_WITH.get(m, "baseline")
         if m in ("baseline", "ssvd_single") or base not in runs or runs[m][0]["seed"] != runs[base][0]["seed"]:
             continue
         seed = runs[m][0]["seed"]
-        c = paired_bootstrap(gt, read_dets(base, seed, gt), read_dets(m, seed, gt), videos,
-                             resamples=args.resamples, seed=0)
-        comparisons[m] = {"against": base, "seed": seed, "interval": c,
+        c = earlier.get(m, {}).get("interval")
+        same_runs = (c is not None and earlier[m].get("against") == base and earlier[m].get("seed") == seed
+                     and (c["mAP"]["a"], c["mAP"]["b"]) == (runs[base][0]["val"]["mAP"], runs[m][0]["val"]["mAP"])
+                     and earlier[m].get("resamples", 1000) == args.resamples)
+        if not same_runs:  # the interval of these two runs is not on record yet
+            c = paired_bootstrap(gt, read_dets(base, seed, gt), read_dets(m, seed, gt), videos,
+                                 resamples=args.resamples, seed=0)
+        comparisons[m] = {"against": base, "seed": seed, "resamples": args.resamples, "interval": c,
                           "verdict": verdict(c["mAP"], runs[m], runs[base])}
 
     lines = [f"Every method trained from the pre-trained tiny backbone for 3000 iterations x 4 clips; data_small val "
