@@ -51,7 +51,8 @@ def test_engine_equals_plain_per_frame_detection(method):
             sup = model.frame_features(torch.stack([images[s] for s in supports])) if supports else None
             want = model.detect(ref, sup)[0]
             assert torch.equal(got["labels"], want["labels"]), (method, t)
-            torch.testing.assert_close(got["boxes"], want["boxes"], atol=1e-4, rtol=0)
+            # pixels up to 160: batched and per-clip sums differ in float32 round-off (about 1e-6 relative)
+            torch.testing.assert_close(got["boxes"], want["boxes"], atol=1e-4, rtol=1e-5)
             torch.testing.assert_close(got["scores"], want["scores"], atol=1e-4, rtol=0)
 
 
