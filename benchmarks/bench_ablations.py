@@ -13,7 +13,8 @@ boxes (the premise of the five papers), and the verdict of
 decides, so "holds" here is weaker than the seed table's).
 
 A pair whose runs are not on this machine (``runs/`` is not kept), or whose two runs score what they
-scored when it was measured, keeps the entry an earlier run of this script wrote, so ``benchmarks/results/ablations.{md,json}`` grows as runs are trained.
+scored when it was measured, keeps the entry an earlier run of this script wrote, so
+``benchmarks/results/ablations.{md,json}`` grows as runs are trained.
 """
 from __future__ import annotations
 
