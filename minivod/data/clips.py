@@ -1,7 +1,8 @@
 """Training clips as a ``torch.utils.data.Dataset``: VID snippets mixed with DET stills.
 
 As in the VID codebases, an epoch takes a fixed number of reference frames
-from each training snippet (spread evenly over it) plus the DET still images;
+from each training snippet (spread evenly over it, or those a list such as
+``VID_train_15frames.txt`` names) plus the DET still images;
 each item is a clip: the reference frame followed by ``k`` support frames drawn
 by :func:`minivod.data.sampling.train_support`, augmented identically.
 """
@@ -28,7 +29,8 @@ class TrainClips(torch.utils.data.Dataset):
     Args:
         dataset: a training :class:`VIDDataset` (``with_det=True`` to mix DET stills in)
         k: support frames per clip (0 for a single-frame detector)
-        frames_per_video: reference frames taken from each snippet per epoch
+        frames_per_video: reference frames taken from each snippet per epoch (unless the
+            training list names them: then those)
         window: draw supports within ``+-window`` frames (None: the whole video)
         transform: a :class:`~minivod.data.transforms.ClipTransform`
         seed: seeds the support draws and the augmentation of item ``i`` (so a run
@@ -47,6 +49,8 @@ class TrainClips(torch.utils.data.Dataset):
             n = len(video)
             count = 1 if video.is_still else min(frames_per_video, n)
             positions = np.linspace(0, n - 1, count).round().astype(int)
+            if video.ref_positions is not None:  # the list names the references (VID_train_15frames.txt)
+                positions = video.ref_positions
             self.items += [(vi, int(p)) for p in positions]
         # positions in ``items`` of the clips from videos (not DET stills): the pool of a batch drawn without stills
         self.video_items = [i for i, (vi, _) in enumerate(self.items) if not dataset.videos[vi].is_still]

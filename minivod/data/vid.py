@@ -6,11 +6,14 @@ The layout, relative to a dataset root such as ``data_small/``::
     Annotations/VID/{train,val}/<snippet>/<frame>.xml
     ImageSets/VID/{train,val}.txt          "<snippet>/<frame> <index>" per line,
                                            index 1-based and global over the split
+                                           (or any list of minivod.data.lists: the
+                                           FGFA / SELSA / MEGA lists people download)
     map_vid.txt                            "<wnid> <index> <name>" per line
                                            (also found as devkit/data/map_vid.txt)
     Data/DET/train/<image>.JPEG            DET still images of the VID classes
     Annotations/DET/train/<image>.xml
-    ImageSets/DET/train_30classes.txt      "<image> <index>" per line
+    ImageSets/DET/train_30classes.txt      "<image> <index>" per line (or the codebases'
+                                           DET_train_30classes.txt)
 
 A ``<snippet>`` may contain slashes (real VID train snippets live in
 ``ILSVRC2015_VID_train_0000/ILSVRC2015_train_00000000``): the frame name is what
@@ -30,14 +33,11 @@ from pathlib import Path
 
 import numpy as np
 
+from minivod.data.lists import DataError, FrameList, read_det_list, read_frame_list
 from minivod.data.motion import motion_iou_for_video
 
 VID_IMAGE_EXT = ".JPEG"
 DEGRADATION_TAGS = ("motion_blur", "defocus", "occlusion", "truncation", "rare_pose", "illumination")
-
-
-class DataError(ValueError):
-    """Bad input in a dataset file; the message names the file and the line or field."""
 
 
 # --------------------------------------------------------------------------- class map
@@ -86,32 +86,6 @@ def find_class_map(root) -> Path:
         if candidate.is_file():
             return candidate
     raise DataError(f"{root}: no class map (looked for map_vid.txt and devkit/data/map_vid.txt)")
-
-
-# --------------------------------------------------------------------------- image sets
-def read_image_set(path) -> list[tuple[str, int, int]]:
-    """Read a devkit list file: ``<snippet>/<frame> <index>`` per line.
-
-    Returns a list of ``(frame_id, index, lineno)``. Indices must be unique.
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise DataError(f"{path}: image set not found")
-    out, seen = [], {}
-    for lineno, line in enumerate(path.read_text().splitlines(), start=1):
-        if not line.strip():
-            continue
-        parts = line.split()
-        if len(parts) < 2 or not parts[1].lstrip("-").isdigit():
-            raise DataError(f"{path}:{lineno}: expected '<snippet>/<frame> <index>', got {line!r}")
-        frame_id, index = parts[0], int(parts[1])
-        if index < 1:
-            raise DataError(f"{path}:{lineno}: frame index must be >= 1, got {index}")
-        if index in seen:
-            raise DataError(f"{path}:{lineno}: frame index {index} already used on line {seen[index]}")
-        seen[index] = lineno
-        out.append((frame_id, index, lineno))
-    return out
 
 
 # --------------------------------------------------------------------------- annotations
@@ -240,6 +214,7 @@ class Video:
     name: str
     frames: list[FrameAnnotation]
     is_still: bool = False
+    ref_positions: list[int] | None = None  # training reference frames named by the list (None: any)
 
     def __len__(self) -> int:
         return len(self.frames)
@@ -275,16 +250,20 @@ class VIDDataset:
         root: the dataset root (``data_small`` or a real ILSVRC2015 copy).
         split: ``"train"`` or ``"val"``.
         class_map: a :class:`ClassMap`; found under ``root`` when omitted.
-        image_set: the list file; ``ImageSets/VID/<split>.txt`` when omitted.
+        image_set: the list file, in any format of :mod:`minivod.data.lists` (e.g. the
+            codebases' ``VID_train_15frames.txt`` or ``VID_val_videos.txt``);
+            ``ImageSets/VID/<split>.txt`` when omitted.
         skip_empty: drop frames without objects (the VID training practice); the
             count is in :attr:`report`. Defaults to True for ``train``.
-        with_det: also read the DET stills (``ImageSets/DET/train_30classes.txt``)
-            as one-frame videos, as VID codebases mix them into training.
+        with_det: also read the DET stills as one-frame videos, as VID codebases mix
+            them into training.
+        det_list: the DET list (``ImageSets/DET/train_30classes.txt`` when omitted), in
+            data_small's format or as the codebases' ``DET_train_30classes.txt``.
         check_images: raise if a listed frame's image file is missing.
     """
 
     def __init__(self, root, split="train", class_map: ClassMap | None = None, image_set=None,
-                 skip_empty: bool | None = None, with_det: bool = False, check_images: bool = True):
+                 skip_empty: bool | None = None, with_det: bool = False, check_images: bool = True, det_list=None):
         self.root = Path(root)
         if not self.root.is_dir():
             raise DataError(f"{self.root}: dataset root not found")
@@ -293,9 +272,10 @@ class VIDDataset:
         self.report = DatasetReport()
         skip_empty = (split == "train") if skip_empty is None else skip_empty
         image_set = Path(image_set) if image_set else self.root / "ImageSets" / "VID" / f"{split}.txt"
-        self.videos: list[Video] = self._read_vid(image_set, split, skip_empty, check_images)
+        self.frame_list: FrameList = read_frame_list(image_set, split)
+        self.videos: list[Video] = self._read_vid(self.frame_list, skip_empty, check_images)
         if with_det:
-            det_list = self.root / "ImageSets" / "DET" / "train_30classes.txt"
+            det_list = Path(det_list) if det_list else self.root / "ImageSets" / "DET" / "train_30classes.txt"
             self.videos += self._read_det(det_list, check_images)
         self.report.videos = len(self.videos)
         self.report.frames = sum(len(v) for v in self.videos)
@@ -313,22 +293,24 @@ class VIDDataset:
         part.report.boxes = sum(len(f) for v in part.videos for f in v.frames)
         return part
 
-    def _read_vid(self, image_set, split, skip_empty, check_images) -> list[Video]:
+    def _read_vid(self, frame_list: FrameList, skip_empty, check_images) -> list[Video]:
+        image_set = frame_list.path
         by_snippet: dict[str, list[FrameAnnotation]] = {}
-        for frame_id, index, lineno in read_image_set(image_set):
-            if "/" not in frame_id:
-                raise DataError(f"{image_set}:{lineno}: expected '<snippet>/<frame>', got {frame_id!r}")
+        references: dict[str, int] = {}  # frame id -> times listed as a reference frame
+        for listed in frame_list.frames:
+            frame_id, folder, where = listed.frame_id, listed.folder, f"{image_set}:{listed.lineno}"
             snippet = frame_id.rsplit("/", 1)[0]
-            image = self.root / "Data" / "VID" / split / (frame_id + VID_IMAGE_EXT)
-            xml = self.root / "Annotations" / "VID" / split / (frame_id + ".xml")
+            image = self.root / "Data" / "VID" / folder / (frame_id + VID_IMAGE_EXT)
+            xml = self.root / "Annotations" / "VID" / folder / (frame_id + ".xml")
             if check_images and not image.is_file():
-                check_video_dir(self.root, split, snippet, where=f"{image_set}:{lineno}")
-                raise DataError(f"{image_set}:{lineno}: names {frame_id!r}, but the image {image} is missing")
+                check_video_dir(self.root, folder, snippet, where=where)
+                raise DataError(f"{where}: names {frame_id!r}, but the image {image} is missing")
             if not xml.is_file():
-                raise DataError(f"{image_set}:{lineno}: names {frame_id!r}, but the annotation {xml} is missing")
-            anno, _ = parse_annotation(xml, self.class_map, image_path=image, frame_id=frame_id, index=index)
+                raise DataError(f"{where}: names {frame_id!r}, but the annotation {xml} is missing")
+            anno, _ = parse_annotation(xml, self.class_map, image_path=image, frame_id=frame_id, index=listed.index)
             self.report.clipped_boxes += anno.clipped
             by_snippet.setdefault(snippet, []).append(anno)
+            references[frame_id] = listed.references
         videos = []
         for snippet, frames in by_snippet.items():
             frames.sort(key=lambda f: f.frame_id)
@@ -341,14 +323,17 @@ class VIDDataset:
                     self.report.skipped_empty_videos += 1
                     continue
                 video.frames = kept
+            if frame_list.chooses_references:  # FGFA's practice: references without objects are not trained on
+                video.ref_positions = [p for p, f in enumerate(video.frames) for _ in range(references[f.frame_id])]
+                if not video.ref_positions:
+                    self.report.skipped_empty_videos += 1
+                    continue
             videos.append(video)
-        if not videos and not by_snippet:
-            raise DataError(f"{image_set}: the image set lists no frames")
         return videos
 
     def _read_det(self, det_list, check_images) -> list[Video]:
         stills = []
-        for image_id, index, lineno in read_image_set(det_list):
+        for image_id, index, lineno in read_det_list(det_list):
             image = self.root / "Data" / "DET" / "train" / (image_id + VID_IMAGE_EXT)
             xml = self.root / "Annotations" / "DET" / "train" / (image_id + ".xml")
             if check_images and not image.is_file():

@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 from minivod.engine.evaluate import default_data_root, evaluate_model, load_model, shipped_checkpoint
+from minivod.eval.cli import add_val_list_argument
 from minivod.methods import METHODS
 
 
@@ -34,6 +35,14 @@ def add_parsers(subparsers):
                         "the tiny preset always starts from minivod/checkpoints/backbone_tiny.pt unless --from-scratch")
     p.add_argument("--from-scratch", action="store_true",
                    help="tiny preset: do not start from the pre-trained tiny backbone (random initialisation)")
+    p.add_argument("--train-list", default=None,
+                   help="training frames, in place of DATA/ImageSets/VID/train.txt: any list the VID codebases "
+                        "distribute (VID_train_15frames.txt: train on the listed reference frames, supports from "
+                        "the whole snippet; VID_train_every10frames.txt) or '<snippet>/<frame> <index>' per line; "
+                        "the format is recognised from the file; a path, or one relative to DATA")
+    p.add_argument("--det-list", default=None,
+                   help="DET stills mixed into training, in place of DATA/ImageSets/DET/train_30classes.txt "
+                        "(e.g. the codebases' ImageSets/DET_train_30classes.txt)")
     p.set_defaults(func=run_train)
 
     p = subparsers.add_parser(
@@ -50,6 +59,7 @@ def add_parsers(subparsers):
     p.add_argument("--seq-nms", action="store_true", help="apply Seq-NMS per video before scoring")
     p.add_argument("--out", default="results.json", help="where to write the scores")
     p.add_argument("--dets", default=None, help="also write the detections as an ILSVRC VID result file")
+    add_val_list_argument(p)
     p.set_defaults(func=run_eval)
 
 
@@ -66,8 +76,18 @@ def run_train(args) -> int:
         return 2
     model_overrides = ({"pretrained_backbone": True} if args.pretrained_backbone
                        else {"pretrained_backbone": False} if args.from_scratch else None)
-    _, path = train(args.method, args.preset, args.data or default_data_root(), out, cfg, device=args.device,
-                    resume=args.resume, model_overrides=model_overrides)
+    from minivod.data.lists import resolve_list
+    from minivod.data.vid import DataError
+
+    data = args.data or default_data_root()
+    lists = {k: resolve_list(v, data) if v else None for k, v in (("train_list", args.train_list),
+                                                                  ("det_list", args.det_list))}
+    try:
+        _, path = train(args.method, args.preset, data, out, cfg, device=args.device, resume=args.resume,
+                        model_overrides=model_overrides, **lists)
+    except DataError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
     print(f"wrote {path}")
     return 0
 
@@ -78,9 +98,12 @@ def run_eval(args) -> int:
     from minivod.eval import write_vid_results
     from minivod.eval.cli import format_table, to_json
 
+    from minivod.data.lists import resolve_list
+
     device = resolve_device(args.device)
+    data = args.data or default_data_root()
     try:
-        dataset = VIDDataset(args.data or default_data_root(), args.split)
+        dataset = VIDDataset(data, args.split, image_set=resolve_list(args.val_list, data) if args.val_list else None)
         checkpoint = args.checkpoint or shipped_checkpoint(args.method)
         model, meta = load_model(args.method, checkpoint, device, len(dataset.class_map))
     except (DataError, FileNotFoundError, ValueError) as e:

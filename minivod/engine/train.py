@@ -197,8 +197,12 @@ def train_step(model, images, targets, opt, sched, cfg: TrainConfig, device: str
 
 
 def train(method: str, preset_name: str, data, out, cfg: TrainConfig, device=None, resume=False,
-          progress=True, model_overrides=None, stop_at: Optional[int] = None):
+          progress=True, model_overrides=None, stop_at: Optional[int] = None, train_list=None, det_list=None):
     """Train ``method`` on the training split of ``data``; writes ``out/last.pt``, ``log.jsonl``, ``losses.png``.
+
+    ``train_list`` and ``det_list`` replace ``ImageSets/VID/train.txt`` and
+    ``ImageSets/DET/train_30classes.txt`` (any format of :mod:`minivod.data.lists`, e.g. the
+    codebases' ``VID_train_15frames.txt``: then the reference frames are the listed ones).
 
     ``stop_at`` ends the run after that many iterations, as an interruption would
     (after writing a checkpoint); ``resume=True`` then continues it.
@@ -213,7 +217,7 @@ def train(method: str, preset_name: str, data, out, cfg: TrainConfig, device=Non
     torch.manual_seed(cfg.seed)
     if device == "cpu":
         torch.use_deterministic_algorithms(True, warn_only=True)
-    dataset = VIDDataset(data, "train", with_det=cfg.with_det)
+    dataset = VIDDataset(data, "train", with_det=cfg.with_det, image_set=train_list, det_list=det_list)
     model = build_model(method, preset_name, len(dataset.class_map), **(model_overrides or {})).to(device)
     mcfg = model.cfg
     transform = ClipTransform(mcfg.min_size, mcfg.max_size, train=True, **cfg.augment)
@@ -228,6 +232,8 @@ def train(method: str, preset_name: str, data, out, cfg: TrainConfig, device=Non
             "num_classes": len(dataset.class_map),
             "class_names": list(dataset.class_map.names), "config": _plain(asdict(mcfg)),
             "train_config": _plain(asdict(cfg)), "data": _portable(data)}
+    if train_list or det_list:
+        meta["lists"] = {"train": str(train_list) if train_list else None, "det": str(det_list) if det_list else None}
     if resume:
         ckpt = load_checkpoint(ckpt_path)
         check_compatible(ckpt, method, preset_name, len(dataset.class_map), ckpt_path)

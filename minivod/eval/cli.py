@@ -19,6 +19,7 @@ import math
 import sys
 from pathlib import Path
 
+from minivod.data.lists import resolve_list
 from minivod.eval.breakdown import SPEED_GROUPS
 from minivod.eval.ground_truth import ground_truth_from_dataset
 from minivod.eval.results_io import RESULT_FIELDS, read_vid_results
@@ -37,10 +38,18 @@ def add_evaluate_parser(subparsers):
     p.add_argument("--split", default="val", help="split to evaluate (default: val)")
     p.add_argument("--dets", required=True, help="result file")
     p.add_argument("--out", default=None, help="write the results as JSON here")
+    add_val_list_argument(p)
     p.add_argument("--plots", default=None, help="save pr_curves.png and ap_by_group.png in this folder")
     p.add_argument("--no-breakdown", action="store_true", help="overall mAP only (faster)")
     p.set_defaults(func=run_evaluate)
     return p
+
+
+def add_val_list_argument(p):
+    p.add_argument("--val-list", default=None,
+                   help="the frames to score, in place of DATA/ImageSets/VID/<split>.txt: the devkit's val.txt, "
+                        "the codebases' VID_val_frames.txt or VID_val_videos.txt (frame indices are the devkit's "
+                        "in each); the format is recognised from the file; a path, or one relative to DATA")
 
 
 def _fmt(x) -> str:
@@ -84,7 +93,8 @@ def run_evaluate(args) -> int:
     from minivod.data.vid import VIDDataset
 
     try:
-        dataset = VIDDataset(args.data, split=args.split, skip_empty=False, check_images=False)
+        dataset = VIDDataset(args.data, split=args.split, skip_empty=False, check_images=False,
+                             image_set=resolve_list(args.val_list, args.data) if args.val_list else None)
         gt = ground_truth_from_dataset(dataset)
         dets = read_vid_results(args.dets, num_classes=gt.num_classes, frame_indices=gt.frames.keys())
         breakdown = not args.no_breakdown
@@ -131,6 +141,7 @@ def add_compare_parser(subparsers):
     p.add_argument("--split", default="val", help="split both files were made on (default: val)")
     p.add_argument("--dets", required=True, nargs=2, metavar=("A.txt", "B.txt"), help="the two result files")
     p.add_argument("--out", default=None, help="write the comparison as JSON here")
+    add_val_list_argument(p)
     p.add_argument("--resamples", type=int, default=1000, help="bootstrap resamples (default 1000)")
     p.add_argument("--seed", type=int, default=0, help="seed of the resampling (default 0)")
     p.set_defaults(func=run_compare)
@@ -172,7 +183,8 @@ def run_compare(args) -> int:
     try:
         if args.resamples < 1:
             raise ValueError(f"--resamples must be at least 1, got {args.resamples}")
-        dataset = VIDDataset(args.data, split=args.split, skip_empty=False, check_images=False)
+        dataset = VIDDataset(args.data, split=args.split, skip_empty=False, check_images=False,
+                             image_set=resolve_list(args.val_list, args.data) if args.val_list else None)
         gt = ground_truth_from_dataset(dataset)
         a, b = (read_vid_results(path, num_classes=gt.num_classes, frame_indices=gt.frames.keys())
                 for path in args.dets)
