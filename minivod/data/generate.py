@@ -302,6 +302,14 @@ def _round(obj, nd=4):
     return obj
 
 
+DATA_SMALL_VAL_FRAMES = 32  # data_small's validation videos are shorter than its training ones
+
+
+def generate_data_small(out, progress=True) -> dict:
+    """Write data_small itself (the committed dataset: seed 0 and the command's defaults) to ``out``."""
+    return generate(out, seed=0, val_frames=DATA_SMALL_VAL_FRAMES, progress=progress)
+
+
 def load_scene(root, split, snippet):
     """The stored scene of a data_small video (for its ground-truth flow)."""
     path = Path(root) / "Scenes" / "VID" / split / f"{snippet}.json"
@@ -321,7 +329,7 @@ def add_parser(subparsers):
     p.add_argument("--train-videos", type=int, default=40)
     p.add_argument("--val-videos", type=int, default=48)
     p.add_argument("--frames", type=int, default=48, help="frames per training video")
-    p.add_argument("--val-frames", type=int, default=32, help="frames per validation video")
+    p.add_argument("--val-frames", type=int, default=DATA_SMALL_VAL_FRAMES, help="frames per validation video")
     p.add_argument("--det-images", type=int, default=160, help="DET-style still images for training")
     p.add_argument("--width", type=int, default=160)
     p.add_argument("--height", type=int, default=120)

@@ -14,9 +14,14 @@ CHECKPOINT_DIR = PACKAGE_DIR / "checkpoints"
 
 
 def default_data_root() -> Path:
-    """data_small beside the package (a source checkout), else ./data_small."""
-    beside = PACKAGE_DIR.parent / "data_small"
-    return beside if beside.is_dir() else Path("data_small")
+    """data_small beside the package (a source checkout), else ./data_small, else the copy that
+    :func:`minivod.runtime.find_data_small` finds or generates (an install from a wheel)."""
+    for root in (PACKAGE_DIR.parent / "data_small", Path("data_small")):
+        if root.is_dir():
+            return root
+    from minivod.runtime import find_data_small
+
+    return find_data_small()
 
 
 def shipped_checkpoint(method: str, preset: str = "tiny") -> Path:

@@ -1,0 +1,62 @@
+"""Where a notebook or the demo finds data_small, and which device it runs on.
+
+In a checkout, data_small sits beside the package (or at ``../data_small`` from
+``notebooks/``). Installed from a wheel, or on a hosted runtime (Colab, Kaggle, a lab's
+JupyterHub) without the repository, it is generated on first use (byte for byte the committed one) into
+``$MINIVOD_DATA`` (default ``~/.cache/minivod/data_small``): 1.5 CPU-minutes, once.
+
+The first code cell of every notebook installs minivod when it is missing and then calls
+:func:`notebook_setup`; in a checkout with minivod installed that cell prints nothing.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+
+
+def cache_root() -> Path:
+    """Where data_small is generated when no copy is found."""
+    return Path(os.environ.get("MINIVOD_DATA") or Path.home() / ".cache" / "minivod" / "data_small")
+
+
+def _is_dataset(root: Path) -> bool:
+    return (root / "ImageSets" / "VID" / "val.txt").is_file() and (root / "map_vid.txt").is_file()
+
+
+def find_data_small(generate: bool = True, progress: bool = True) -> Path:
+    """The first data_small found, as the path it was found at; generated into :func:`cache_root` if none is.
+
+    Looked for at ``../data_small`` (a notebook in ``notebooks/``), beside the package (a checkout),
+    ``./data_small``, then the cache.
+    """
+    candidates = [Path("../data_small"), PACKAGE_DIR.parent / "data_small", Path("data_small"), cache_root()]
+    for root in candidates:
+        if _is_dataset(root):
+            return root
+    target = cache_root()
+    if not generate:
+        raise FileNotFoundError("data_small not found (looked in " + ", ".join(map(str, candidates)) + "); "
+                                "`python -m minivod generate-data --out data_small` writes it")
+    from minivod.data.generate import generate_data_small
+
+    print(f"data_small not found: generating it in {target} (deterministic, a minute or two on a CPU, once)")
+    partial = target.with_name(target.name + ".partial")
+    shutil.rmtree(partial, ignore_errors=True)
+    generate_data_small(partial, progress=progress)
+    partial.rename(target)  # only a complete dataset is ever found
+    return target
+
+
+def pick_device() -> str:
+    """``"cuda"`` when a GPU is there, else ``"cpu"``."""
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def notebook_setup():
+    """``(ROOT, DEVICE)`` for a notebook: the data_small root and the device to run on."""
+    return find_data_small(), pick_device()
