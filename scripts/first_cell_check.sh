@@ -52,7 +52,11 @@ import json, sys
 nb = json.load(open(sys.argv[1]))
 for c in nb['cells']:
     for o in c.get('outputs', []):
-        sys.stdout.write(o.get('text', '') if o['output_type'] == 'stream' else str(o.get('ename', '')) + '\n')
+        if o['output_type'] == 'stream':
+            text = o.get('text', '')
+            sys.stdout.write(''.join(text) if isinstance(text, list) else text)
+        elif o['output_type'] == 'error':
+            sys.stdout.write(o['ename'] + ': ' + o['evalue'] + '\n')
 " "$1/executed.ipynb"
 }
 t1=$SECONDS
