@@ -43,10 +43,11 @@ def find_data_small(generate: bool = True, progress: bool = True) -> Path:
     from minivod.data.generate import generate_data_small
 
     print(f"data_small not found: generating it in {target} (deterministic, a minute or two on a CPU, once)")
-    partial = target.with_name(target.name + ".partial")
-    shutil.rmtree(partial, ignore_errors=True)
-    generate_data_small(partial, progress=progress)
-    partial.rename(target)  # only a complete dataset is ever found
+    staging = target.with_name(target.name + ".partial")  # only a complete dataset is ever found
+    shutil.rmtree(staging, ignore_errors=True)
+    generate_data_small(staging / target.name, progress=progress)  # its README names the folder it is in
+    (staging / target.name).rename(target)
+    staging.rmdir()
     return target
 
 

@@ -69,7 +69,9 @@ t2=$SECONDS
 case2=$(run_case "$WORK/elsewhere" PATH="$WORK/venv/bin:$PATH" MINIVOD_SOURCE="$WORK/clone" \
         MINIVOD_DATA="$WORK/cache/data_small")
 t_case2=$((SECONDS - t2))
-if diff -rq "$WORK/cache/data_small" "$REPO/data_small" >/dev/null; then same="identical"; else same="DIFFERENT"; fi
+differ=$(diff -rq "$WORK/cache/data_small" "$REPO/data_small" 2>&1 | head -5 || true)
+if [ -z "$differ" ]; then same="identical"; else same="DIFFERENT:
+$differ"; fi
 report="# The notebooks' first cell on a fresh runtime (bash scripts/first_cell_check.sh), $(date -u +%Y-%m-%d)
 
 A new venv with only \`pip install jupyter\` ($t_jupyter s), the committed repository cloned.

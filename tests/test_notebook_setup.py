@@ -53,12 +53,12 @@ def test_missing_data_small_is_generated_once_into_the_cache(nowhere, monkeypatc
     calls = []
 
     def small(out, progress=True):  # the real one takes a minute or two; same code path, fewer videos
-        calls.append(Path(out).name)
+        calls.append(Path(out).relative_to(nowhere / "cache").as_posix())
         return generate.generate(out, seed=0, train_videos=1, val_videos=1, frames=12, det_images=0, progress=False)
 
     monkeypatch.setattr(generate, "generate_data_small", small)
     root = runtime.find_data_small()
-    assert root == nowhere / "cache" / "data_small" and calls == ["data_small.partial"]
+    assert root == nowhere / "cache" / "data_small" and calls == ["data_small.partial/data_small"]
     assert (root / "ImageSets" / "VID" / "val.txt").is_file() and not root.with_name("data_small.partial").exists()
     assert "generating it in" in capsys.readouterr().out
     assert runtime.find_data_small() == root and len(calls) == 1  # found the second time

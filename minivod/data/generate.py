@@ -240,8 +240,20 @@ def generate(out, seed=0, train_videos=40, val_videos=48, frames=48, val_frames=
 
     ``frames`` is the length of a training video, ``val_frames`` of a validation one
     (None: the same): many shorter val videos give the paired bootstrap over videos
-    more units to resample for the same number of frames.
+    more units to resample for the same number of frames. Rendering runs on one thread,
+    so the files are the same on any machine (a multi-threaded blur sums in another order).
     """
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        return _generate(out, seed, train_videos, val_videos, frames, val_frames, det_images, width, height, progress)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _generate(out, seed, train_videos, val_videos, frames, val_frames, det_images, width, height, progress):
     val_frames = frames if val_frames is None else val_frames
     length = {"train": frames, "val": val_frames}
     from tqdm import tqdm
