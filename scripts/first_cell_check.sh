@@ -54,7 +54,11 @@ for c in nb['cells']:
     for o in c.get('outputs', []):
         if o['output_type'] == 'stream':
             text = o.get('text', '')
-            sys.stdout.write(''.join(text) if isinstance(text, list) else text)
+            text = ''.join(text) if isinstance(text, list) else text
+            for line in text.split('\n'):  # a progress bar's last state; not this machine's pip index notes
+                line = line.split('\r')[-1]
+                if 'WARNING: Location' not in line:
+                    print(line)
         elif o['output_type'] == 'error':
             sys.stdout.write(o['ename'] + ': ' + o['evalue'] + '\n')
 " "$1/executed.ipynb"
