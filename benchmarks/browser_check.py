@@ -210,7 +210,7 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     cell = scrubber_cell()
     if args.dry_run:
-        print(f"browser check (dry run): scrubber cell found ({cell.count('IntSlider')} sliders); "
+        print(f"browser check (dry run): scrubber cell found ({cell.count('widgets.IntSlider(')} IntSliders); "
               f"missing for a real run: {', '.join(missing_tools()) or 'nothing'}")
         return 0
     missing = missing_tools()

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
+import tempfile
 from pathlib import Path
 
 PACKAGE_DIR = Path(__file__).resolve().parent
@@ -42,12 +44,22 @@ def find_data_small(generate: bool = True, progress: bool = True) -> Path:
                                 "`python -m minivod generate-data --out data_small` writes it")
     from minivod.data.generate import generate_data_small
 
-    print(f"data_small not found: generating it in {target} (deterministic, a minute or two on a CPU, once)")
-    staging = target.with_name(target.name + ".partial")  # only a complete dataset is ever found
-    shutil.rmtree(staging, ignore_errors=True)
-    generate_data_small(staging / target.name, progress=progress)  # its README names the folder it is in
-    (staging / target.name).rename(target)
-    staging.rmdir()
+    if target.exists():
+        raise FileNotFoundError(f"{target} exists but is not a complete data_small (no ImageSets/VID/val.txt or "
+                                f"map_vid.txt): remove it, or point MINIVOD_DATA elsewhere")
+    print(f"data_small not found: generating it in {target} (deterministic, a minute or two on a CPU, once)",
+          file=sys.stderr)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=target.name + ".partial-", dir=target.parent))  # one per process
+    try:
+        generate_data_small(staging / target.name, progress=progress)  # its README names the folder it is in
+        try:
+            (staging / target.name).rename(target)  # only a complete dataset is ever found
+        except OSError:
+            if not _is_dataset(target):  # else another process finished first: use its copy
+                raise
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
     return target
 
 

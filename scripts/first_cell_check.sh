@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The notebooks' first cell on a fresh runtime, as a student on Colab or a lab's JupyterHub meets it:
 # a new virtual environment with nothing installed but Jupyter, and the committed repository cloned.
-#   case 1: the notebook in the clone's notebooks/: the cell pip-installs minivod from the clone and finds
-#           ../data_small;
+#   case 1: the notebook in the folder holding the clone (Colab's /content after a git clone): the cell finds
+#           the clone, works from its notebooks/, pip-installs minivod from it and finds ../data_small;
 #   case 2: the notebook alone in an empty folder, MINIVOD_SOURCE pointing at the clone: the cell installs
 #           minivod (not editable, so no data_small beside it) and generates data_small into MINIVOD_DATA,
 #           which must equal the committed one file for file.
@@ -14,7 +14,7 @@ REPO=$(pwd)
 OUT=$REPO/benchmarks/results/first_cell.txt
 steps="1. python3 -m venv; pip install jupyter (nothing else)
 2. git clone the committed repository
-3. case 1: execute [first cell + a check cell] from clone/notebooks with jupyter nbconvert
+3. case 1: execute [first cell + a check cell] from the folder holding the clone with jupyter nbconvert
 4. pip uninstall minivod; case 2: execute it from an empty folder with MINIVOD_SOURCE=clone, MINIVOD_DATA=cache
 5. compare the generated data_small with the committed one; write $OUT"
 if [ "${1:-}" = "--dry-run" ]; then
@@ -44,9 +44,16 @@ nb.cells = [nbformat.v4.new_code_cell(open(sys.argv[2]).read()),
                 "print(VIDDataset(ROOT, 'val'))")]
 nbformat.write(nb, sys.argv[1])
 PY
-run_case() {  # folder, then extra environment; prints the cells' outputs
-    (cd "$1" && shift && env "$@" "$WORK/venv/bin/jupyter" nbconvert --to notebook --execute first_cell_check.ipynb \
-        --output executed.ipynb --ExecutePreprocessor.timeout=1800 >/dev/null 2>&1)
+run_case() {  # folder, then extra environment; prints the cells' outputs, or why nbconvert failed
+    local dir=$1 rc=0
+    shift
+    (cd "$dir" && env "$@" "$WORK/venv/bin/jupyter" nbconvert --to notebook --execute first_cell_check.ipynb \
+        --output executed.ipynb --allow-errors --ExecutePreprocessor.timeout=1800 >"$dir/nbconvert.log" 2>&1) || rc=$?
+    if [ $rc != 0 ] || ! [ -f "$dir/executed.ipynb" ]; then
+        echo "nbconvert failed (exit code $rc):"
+        tail -20 "$dir/nbconvert.log"
+        return 0
+    fi
     "$WORK/venv/bin/python" -c "
 import json, sys
 nb = json.load(open(sys.argv[1]))
@@ -55,16 +62,17 @@ for c in nb['cells']:
         if o['output_type'] == 'stream':
             text = o.get('text', '')
             text = ''.join(text) if isinstance(text, list) else text
-            for line in text.split('\n'):  # a progress bar's last state; not this machine's pip index notes
-                line = line.split('\r')[-1]
+            for line in text.split('\\n'):  # a progress bar's last state; not this machine's pip index notes
+                line = line.split('\\r')[-1]
                 if 'WARNING: Location' not in line:
                     print(line)
         elif o['output_type'] == 'error':
-            sys.stdout.write(o['ename'] + ': ' + o['evalue'] + '\n')
-" "$1/executed.ipynb"
+            print(o['ename'] + ': ' + o['evalue'])
+" "$dir/executed.ipynb"
 }
 t1=$SECONDS
-case1=$(run_case "$WORK/clone/notebooks" PATH="$WORK/venv/bin:$PATH")
+cp "$WORK/clone/notebooks/first_cell_check.ipynb" "$WORK/"
+case1=$(run_case "$WORK" PATH="$WORK/venv/bin:$PATH")
 t_case1=$((SECONDS - t1))
 "$WORK/venv/bin/pip" uninstall --quiet -y minivod
 mkdir "$WORK/elsewhere"
@@ -80,13 +88,14 @@ report="# The notebooks' first cell on a fresh runtime (bash scripts/first_cell_
 
 A new venv with only \`pip install jupyter\` ($t_jupyter s), the committed repository cloned.
 
-## case 1: notebook in the clone's notebooks/ ($t_case1 s: installing minivod and PyTorch)
+## case 1: notebook in the folder the repository was cloned into, as on Colab ($t_case1 s: installing minivod and PyTorch)
 $case1
 ## case 2: notebook alone, MINIVOD_SOURCE=<clone>, minivod uninstalled first ($t_case2 s: install + generating data_small)
 $case2
 generated data_small against the committed one: $same"
 echo "$report" | tee "$OUT"
-case "$case1$case2" in *Error*|*Exception*) echo "FAILED: a cell raised" >&2; exit 1;; esac
+case "$case1$case2" in *Error*|*Exception*|*"nbconvert failed"*) echo "FAILED: a cell raised" >&2; exit 1;; esac
 [ "$same" = identical ] || { echo "FAILED: generated data_small differs from the committed one" >&2; exit 1; }
-grep -q "ROOT ../data_small" <<<"$case1" && grep -q "ROOT $WORK/cache/data_small" <<<"$case2" || {
+grep -q "working in $WORK/clone/notebooks" <<<"$case1" && grep -q "ROOT ../data_small" <<<"$case1" \
+    && grep -q "ROOT $WORK/cache/data_small" <<<"$case2" || {
     echo "FAILED: data_small not found where expected" >&2; exit 1; }

@@ -33,7 +33,7 @@ def test_changed_share_counts_pixels_that_differ():
 def test_dry_run_finds_the_scrubber_cell(tmp_path):
     run = subprocess.run(["bash", "scripts/browser_check.sh", "--dry-run"], cwd=REPO, capture_output=True, text=True)
     assert run.returncode == 0, run.stderr
-    assert "scrubber cell found (2 sliders)" in run.stdout
+    assert "scrubber cell found (2 IntSliders)" in run.stdout
     broken = tmp_path / "00.ipynb"
     broken.write_text('{"cells": [{"cell_type": "code", "source": ["print(1)"]}]}')
     with pytest.raises(SystemExit, match="expected one cell with widgets.interact"):

@@ -29,6 +29,7 @@ def test_setup_cell_prints_nothing_in_a_checkout():
     code = SETUP_CELL + "\nprint(repr(ROOT), DEVICE)"
     run = subprocess.run([sys.executable, "-c", code], cwd=REPO / "notebooks", capture_output=True, text=True,
                          check=True)
+    assert run.stderr == ""  # nbval compares stderr too
     assert run.stdout.strip() in ("PosixPath('../data_small') cpu", "PosixPath('../data_small') cuda",
                                   "WindowsPath('../data_small') cpu", "WindowsPath('../data_small') cuda")
 
@@ -58,7 +59,15 @@ def test_missing_data_small_is_generated_once_into_the_cache(nowhere, monkeypatc
 
     monkeypatch.setattr(generate, "generate_data_small", small)
     root = runtime.find_data_small()
-    assert root == nowhere / "cache" / "data_small" and calls == ["data_small.partial/data_small"]
-    assert (root / "ImageSets" / "VID" / "val.txt").is_file() and not root.with_name("data_small.partial").exists()
-    assert "generating it in" in capsys.readouterr().out
+    assert root == nowhere / "cache" / "data_small" and len(calls) == 1
+    assert calls[0].startswith("data_small.partial-") and calls[0].endswith("/data_small")
+    assert (root / "ImageSets" / "VID" / "val.txt").is_file()
+    assert [p.name for p in root.parent.iterdir()] == ["data_small"]  # the staging folder is gone
+    assert "generating it in" in capsys.readouterr().err
     assert runtime.find_data_small() == root and len(calls) == 1  # found the second time
+
+
+def test_an_incomplete_cache_folder_is_not_overwritten(nowhere):
+    (nowhere / "cache" / "data_small").mkdir(parents=True)
+    with pytest.raises(FileNotFoundError, match="exists but is not a complete data_small"):
+        runtime.find_data_small()

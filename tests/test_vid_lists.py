@@ -19,11 +19,23 @@ SETS = "ImageSets"
 VAL_LISTS = ("VID/val.txt", "VID_val_frames.txt", "VID_val_videos.txt")
 
 
-@pytest.mark.parametrize("name, fmt", [("VID/val.txt", "devkit"), ("VID_val_frames.txt", "frames"),
-                                       ("VID_val_videos.txt", "videos"), ("VID_train_15frames.txt", "snippets"),
-                                       ("VID_train_every10frames.txt", "snippets")])
-def test_each_format_is_recognised_from_the_file(vid_lists, name, fmt):
-    assert read_frame_list(vid_lists / SETS / name, "val").format == fmt
+@pytest.mark.parametrize("name, split, fmt", [
+    ("VID/val.txt", "val", "devkit"), ("VID_val_frames.txt", "val", "frames"), ("VID_val_videos.txt", "val", "videos"),
+    ("VID_train_15frames.txt", "train", "snippets"), ("VID_train_every10frames.txt", "train", "snippets")])
+def test_each_format_is_recognised_from_the_file(vid_lists, name, split, fmt):
+    assert read_frame_list(vid_lists / SETS / name, split).format == fmt
+
+
+def test_a_trimmed_videos_list_keeps_the_devkit_indices(tmp_path):
+    path = tmp_path / "two.txt"
+    path.write_text("val/ILSVRC2015_val_00000001 5 0 3\n")  # the second snippet of the fixture only
+    listed = read_frame_list(path, "val").frames
+    assert [(f.frame_id, f.index) for f in listed] == [("ILSVRC2015_val_00000001/000000", 5),
+                                                       ("ILSVRC2015_val_00000001/000001", 6),
+                                                       ("ILSVRC2015_val_00000001/000002", 7)]
+    one = tmp_path / "one.txt"  # a training list of one snippet listing frame 0 only: frame 0 is the reference
+    one.write_text("train/ILSVRC2015_VID_train_0001/ILSVRC2015_train_00001000 1 0 8\n")
+    assert [f.references for f in read_frame_list(one, "train").frames] == [1] + [0] * 7
 
 
 def test_the_three_val_lists_give_the_devkits_frames_and_indices(vid_lists):
@@ -77,21 +89,34 @@ def test_codebases_det_list_with_nested_folders(vid_lists):
     assert ds.report.skipped_det_objects == 1  # the wine bottle of the 2014 image is not a VID class
 
 
-@pytest.mark.parametrize("text, message", [
-    ("val/ILSVRC2015_val_00000000 1 0\n", r"x\.txt:1: expected .* \(2 columns\) or .* \(4 columns\)"),
-    ("val/ILSVRC2015_val_00000000 1 0 4\nval/ILSVRC2015_val_00000001 5 0\n", r"x\.txt:2: 3 columns where line 1 has 4"),
-    ("train/a/b 1 20 20\n", r"x\.txt:1: frame 20 lies outside its snippet of 20 frames"),
-    ("train/a/b 1 0 20\ntrain/a/b 1 3 19\n", r"x\.txt:2: a/b has 19 frames here but 20 on line 1"),
-    ("train/a/b 1 two 20\n", r"x\.txt:1: the frame number is not an integer: 'two'"),
-    ("val/v/000000 1\nv/000001 2\n", r"x\.txt:2: expected '<split>/<snippet>/<frame>' as on line 1"),
-    ("v/000000 1\nv/000001 1\n", r"x\.txt:2: frame index 1 already used on line 1"),
-    ("\n\n", r"x\.txt: the list names no frames"),
+@pytest.mark.parametrize("text, split, message", [
+    ("val/ILSVRC2015_val_00000000 1 0\n", "val", r"x\.txt:1: expected .* \(2 columns\) or .* \(4 columns\)"),
+    ("val/ILSVRC2015_val_00000000 1 0 4\nval/ILSVRC2015_val_00000001 5 0\n", "val",
+     r"x\.txt:2: 3 columns where line 1 has 4"),
+    ("train/a/b 1 20 20\n", "train", r"x\.txt:1: frame 20 lies outside its snippet of 20 frames"),
+    ("train/a/b 1 0 20\ntrain/a/b 1 3 19\n", "train", r"x\.txt:2: a/b has 19 frames here but 20 on line 1"),
+    ("train/a/b 1 two 20\n", "train", r"x\.txt:1: the frame number is not an integer: 'two'"),
+    ("val/v/000000 1\nv/000001 2\n", "val", r"x\.txt:2: expected '<split>/<snippet>/<frame>' as on line 1"),
+    ("v/000000 1\nv/000001 1\n", "val", r"x\.txt:2: frame index 1 already used on line 1"),
+    ("\n\n", "val", r"x\.txt: the list names no frames"),
+    # a list for another split than the one read, and val lists of snippets that are not VID_val_videos.txt
+    ("train/a/b 1 3 20\n", "val", r"x\.txt:1: names a frame of train/, but the list is read for the val split"),
+    ("val/v/000000 1\n", "train", r"x\.txt:1: names a frame of val/, but the list is read for the train split"),
+    ("val/a 1 0 4\nval/a 1 0 4\n", "val", r"x\.txt:2: a is listed again \(line 1\); a val list of snippets"),
+    ("val/a 1 2 4\n", "val", r"x\.txt:1: frame 2, not 0; a val list of snippets names each snippet once"),
+    ("val/a 1 0 4\nval/b 3 0 4\n", "val", r"x\.txt:2: frame index 3 is already used by the snippet on line 1"),
 ])
-def test_bad_list_lines_name_file_and_line(tmp_path, text, message):
+def test_bad_list_lines_name_file_and_line(tmp_path, text, split, message):
     path = tmp_path / "x.txt"
     path.write_text(text)
     with pytest.raises(DataError, match=message):
-        read_frame_list(path, "val")
+        read_frame_list(path, split)
+
+
+def test_missing_default_list_says_which_option_names_the_frames(vid_lists):
+    with pytest.raises(DataError, match=r"ImageSets/VID/train\.txt: list file not found; name the train frames "
+                                        r"with --train-list"):
+        VIDDataset(vid_lists, "train")
 
 
 def test_bad_det_list_and_missing_files(vid_lists, tmp_path):

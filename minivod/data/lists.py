@@ -18,13 +18,14 @@ videos     ``<split>/<snippet> <first> 0 <n>``         ``VID_val_videos.txt``
 
 ``<index>`` is the 1-based index of the frame over the whole split (what result files name);
 ``<frame>`` is the frame's number in its snippet (the file ``%06d.JPEG``) and ``<n>`` the
-snippet's frame count. A *snippets* line names one training reference frame: FGFA and its
-successors train on those frames only (15 per snippet, or every 10th) and draw the support
-frames from the whole snippet, so the reader loads all ``<n>`` frames and marks the listed ones.
-A *videos* list has one line per snippet at frame 0, and ``<first>`` is the index of the
-snippet's first frame (each line's ``<first>`` is the previous one's plus its ``<n>``): it lists
-every frame of every snippet, numbered as the devkit numbers them. Paths of the devkit format
-are relative to ``Data/VID/<split>/``, the others to ``Data/VID/``.
+snippet's frame count. A four-column list read for training is a *snippets* list: each line
+names one reference frame; FGFA and its successors train on those frames only (15 per snippet,
+or every 10th) and draw the support frames from the rest of the snippet, so the reader loads all
+``<n>`` frames and marks the listed ones. Read for evaluation, it is a *videos* list: one line
+per snippet at frame 0, ``<first>`` the index of the snippet's first frame; it lists every frame
+of those snippets, numbered as the devkit numbers them (a list trimmed to some snippets keeps
+their indices). Paths of the devkit format are relative to ``Data/VID/<split>/``, the others to
+``Data/VID/``, and their ``<split>/`` must be the split being read.
 
 DET lists: ``<image> <index>`` (data_small, relative to ``Data/DET/train/``) or
 ``train/<image> <n>`` (``DET_train_30classes.txt``, relative to ``Data/DET/``, where images sit in
@@ -122,6 +123,7 @@ def _read_frames(path, rows, split) -> FrameList:
             raise DataError(f"{path}:{lineno}: expected {example!r} as on line {rows[0][0]}, got {token!r}")
         if "/" not in frame_id or not raw_index.lstrip("-").isdigit():
             raise DataError(f"{path}:{lineno}: expected '<snippet>/<frame> <index>', got {token} {raw_index}")
+        _check_split(path, lineno, folder, split)
         index = _int(path, lineno, raw_index, "the frame index", minimum=1)
         if index in seen:
             raise DataError(f"{path}:{lineno}: frame index {index} already used on line {seen[index]}")
@@ -130,44 +132,54 @@ def _read_frames(path, rows, split) -> FrameList:
     return out
 
 
+def _check_split(path, lineno, folder, split):
+    if folder != split:
+        raise DataError(f"{path}:{lineno}: names a frame of {folder}/, but the list is read for the {split} split")
+
+
 def _read_snippets(path, rows, split) -> FrameList:
+    """A training list of reference frames (``split == "train"``), else a videos list (see the module docstring)."""
+    videos = split != "train"
     snippets = {}  # (folder, snippet) -> {"count", "lineno", "first", "refs": [frame, ...]}
     for lineno, (token, raw_first, raw_frame, raw_count) in rows:
         folder, snippet, _ = _split_folder(token, split)
+        _check_split(path, lineno, folder, split)
         first = _int(path, lineno, raw_first, "the second column")
         frame = _int(path, lineno, raw_frame, "the frame number")
         count = _int(path, lineno, raw_count, "the frame count", minimum=1)
         if frame >= count:
             raise DataError(f"{path}:{lineno}: frame {frame} lies outside its snippet of {count} frames")
-        entry = snippets.setdefault((folder, snippet), {"count": count, "lineno": lineno, "first": first, "refs": []})
+        entry = snippets.get((folder, snippet))
+        if videos and (frame != 0 or entry is not None):
+            again = f"{snippet} is listed again (line {entry['lineno']})" if entry else f"frame {frame}, not 0"
+            raise DataError(f"{path}:{lineno}: {again}; a {split} list of snippets names each snippet once, at "
+                            f"frame 0, as VID_val_videos.txt does (to score some frames, list them as "
+                            f"VID_val_frames.txt does)")
+        if videos and first < 1:
+            raise DataError(f"{path}:{lineno}: the index of the snippet's first frame must be >= 1, got {first}")
+        entry = entry or snippets.setdefault((folder, snippet), {"count": count, "lineno": lineno, "first": first,
+                                                                 "refs": []})
         if entry["count"] != count:
             raise DataError(f"{path}:{lineno}: {snippet} has {count} frames here but {entry['count']} on "
                             f"line {entry['lineno']}")
         entry["refs"].append(frame)
-    videos = _is_videos_list(snippets)
     out = FrameList(path, "videos" if videos else "snippets")
-    next_index = 1
+    next_index, owner = 1, {}  # owner: index -> line, to refuse overlapping snippets in a videos list
     for (folder, snippet), entry in snippets.items():
         times = {}
         for f in entry["refs"]:
             times[f] = times.get(f, 0) + 1
+        start = entry["first"] if videos else next_index  # a videos list keeps the devkit's numbering
         for f in range(entry["count"]):
+            index = start + f
+            if videos and index in owner:
+                raise DataError(f"{path}:{entry['lineno']}: frame index {index} is already used by the snippet "
+                                f"on line {owner[index]}")
+            owner[index] = entry["lineno"]
             refs = 1 if videos else times.get(f, 0)
-            out.frames.append(ListedFrame(f"{snippet}/{f:06d}", folder, next_index + f, entry["lineno"], refs))
+            out.frames.append(ListedFrame(f"{snippet}/{f:06d}", folder, index, entry["lineno"], refs))
         next_index += entry["count"]
     return out
-
-
-def _is_videos_list(snippets: dict) -> bool:
-    """One line per snippet, at frame 0, whose second column numbers the frames as the devkit does."""
-    expected = None
-    for entry in snippets.values():
-        if entry["refs"] != [0]:
-            return False
-        if expected is not None and entry["first"] != expected:
-            return False
-        expected = entry["first"] + entry["count"]
-    return next(iter(snippets.values()))["first"] == 1
 
 
 def read_det_list(path) -> list[tuple[str, int, int]]:

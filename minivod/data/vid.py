@@ -271,6 +271,11 @@ class VIDDataset:
         self.class_map = class_map or load_class_map(find_class_map(self.root))
         self.report = DatasetReport()
         skip_empty = (split == "train") if skip_empty is None else skip_empty
+        if image_set is None and not (self.root / "ImageSets" / "VID" / f"{split}.txt").is_file():
+            option = "--train-list" if split == "train" else "--val-list"
+            raise DataError(f"{self.root / 'ImageSets' / 'VID' / f'{split}.txt'}: list file not found; name the "
+                            f"{split} frames with {option} (e.g. the codebases' ImageSets/VID_train_15frames.txt or "
+                            f"ImageSets/VID_val_videos.txt; docs/imagenet_vid.md)")
         image_set = Path(image_set) if image_set else self.root / "ImageSets" / "VID" / f"{split}.txt"
         self.frame_list: FrameList = read_frame_list(image_set, split)
         self.videos: list[Video] = self._read_vid(self.frame_list, skip_empty, check_images)
