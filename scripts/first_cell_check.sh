@@ -54,22 +54,32 @@ run_case() {  # folder, then extra environment; prints the cells' outputs, or wh
         tail -20 "$dir/nbconvert.log"
         return 0
     fi
-    "$WORK/venv/bin/python" -c "
-import json, sys
-nb = json.load(open(sys.argv[1]))
-for c in nb['cells']:
-    for o in c.get('outputs', []):
-        if o['output_type'] == 'stream':
-            text = o.get('text', '')
-            text = ''.join(text) if isinstance(text, list) else text
-            for line in text.split('\\n'):  # a progress bar's last state; not this machine's pip index notes
-                line = line.split('\\r')[-1]
-                if 'WARNING: Location' not in line:
-                    print(line)
-        elif o['output_type'] == 'error':
-            print(o['ename'] + ': ' + o['evalue'])
-" "$dir/executed.ipynb"
+    "$WORK/venv/bin/python" "$WORK/outputs.py" "$dir/executed.ipynb"
 }
+cat > "$WORK/outputs.py" <<'PY'
+# The cells' outputs, one line each: a progress bar's last state only, no blank lines, and not the
+# notes this machine's pip configuration prints about its local indexes.
+import json
+import re
+import sys
+
+lines = []
+for cell in json.load(open(sys.argv[1]))["cells"]:
+    for o in cell.get("outputs", []):
+        if o["output_type"] == "error":
+            lines.append(o["ename"] + ": " + o["evalue"])
+        elif o["output_type"] == "stream":
+            text = "".join(o["text"]) if isinstance(o["text"], list) else o["text"]
+            for line in re.split(r"[\r\n]+", text):
+                if not line.strip() or "WARNING: Location" in line:
+                    continue
+                bar = re.match(r"^([^:]+): +\d+%\|", line)
+                if bar and lines and lines[-1].startswith(bar.group(1) + ":"):
+                    lines[-1] = line
+                else:
+                    lines.append(line)
+print("\n".join(lines))
+PY
 t1=$SECONDS
 cp "$WORK/clone/notebooks/first_cell_check.ipynb" "$WORK/"
 case1=$(run_case "$WORK" PATH="$WORK/venv/bin:$PATH")
