@@ -12,7 +12,8 @@ boxes (the premise of the five papers), and the verdict of
 :func:`minivod.eval.verdict.claim_verdict` on the mAP interval (one seed each: the interval alone
 decides, so "holds" here is weaker than the seed table's).
 
-A pair whose runs are not on this machine (``runs/`` is not kept), or whose two runs score what they
+Where both runs of a pair were also trained with another seed, that seed is compared the same way
+(the second table). A pair whose runs are not on this machine (``runs/`` is not kept), or whose two runs score what they
 scored when it was measured, keeps the entry an earlier run of this script wrote, so
 ``benchmarks/results/ablations.{md,json}`` grows as runs are trained.
 """
@@ -66,6 +67,8 @@ def main(argv=None) -> int:
     parser.add_argument("--train", action="store_true", help="train the missing runs (resumes unfinished ones)")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--resamples", type=int, default=1000, help="bootstrap resamples")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2],
+                        help="also compare seed s against seed s wherever both runs of a pair exist with it")
     args = parser.parse_args(argv)
 
     from minivod.data.vid import VIDDataset
@@ -88,16 +91,29 @@ def main(argv=None) -> int:
     for row, against, claim in pairs:
         if row not in records or against not in records:
             continue
+        key = pair_key(row, against)
         mAPs = [records[row]["val"]["mAP"], records[against]["val"]["mAP"]]
-        if entries.get(pair_key(row, against), {}).get("mAP") == mAPs:  # the same two runs: already measured
-            continue
-        c = paired_bootstrap(gt, read_dets(against, SEED, gt), read_dets(row, SEED, gt), videos,
-                             resamples=args.resamples, seed=0)
-        entries[pair_key(row, against)] = {
-            "row": row, "against": against, "claim": claim, "seed": SEED,
-            "mAP": mAPs,
-            "interval": {f: c[f] for f in FIGURES}, "verdict": claim_verdict(c["mAP"]["low"], c["mAP"]["high"]),
-            "commands": [records[row]["command"], records[against]["command"]]}
+        if entries.get(key, {}).get("mAP") != mAPs:  # not the same two runs as on record: measure
+            c = paired_bootstrap(gt, read_dets(against, SEED, gt), read_dets(row, SEED, gt), videos,
+                                 resamples=args.resamples, seed=0)
+            entries[key] = {
+                "row": row, "against": against, "claim": claim, "seed": SEED,
+                "mAP": mAPs,
+                "interval": {f: c[f] for f in FIGURES}, "verdict": claim_verdict(c["mAP"]["low"], c["mAP"]["high"]),
+                "commands": [records[row]["command"], records[against]["command"]]}
+        # where both runs were also trained with another seed: seed s against seed s, the same way
+        by_seed = dict(entries[key].get("by_seed", {}))
+        for seed in args.seeds:
+            if seed == SEED or find_run(row, seed) is None or find_run(against, seed) is None:
+                continue
+            seed_mAPs = [evaluate_run(m, seed, val, args.device)["val"]["mAP"] for m in (row, against)]
+            if by_seed.get(str(seed), {}).get("mAP") != seed_mAPs:
+                c = paired_bootstrap(gt, read_dets(against, seed, gt), read_dets(row, seed, gt), videos,
+                                     resamples=args.resamples, seed=0)
+                by_seed[str(seed)] = {"mAP": seed_mAPs, "interval": {f: c[f] for f in FIGURES},
+                                      "verdict": claim_verdict(c["mAP"]["low"], c["mAP"]["high"])}
+        if by_seed:
+            entries[key]["by_seed"] = by_seed
 
     done = [p for p in PAIRS if pair_key(p[0], p[1]) in entries]
     missing = [p for p in PAIRS if pair_key(p[0], p[1]) not in entries]
@@ -110,6 +126,13 @@ def main(argv=None) -> int:
                             [[e["claim"], e["row"], e["against"], f"{e['mAP'][0]:.3f} / {e['mAP'][1]:.3f}",
                               *intervals(e["interval"], FIGURES), e["verdict"]]
                              for e in (entries[pair_key(r, a)] for r, a, _ in done)], "llll" + "r" * 3 + "l")]
+    other_seeds = [[e["row"], e["against"], seed, f"{b['mAP'][0]:.3f} / {b['mAP'][1]:.3f}",
+                    *intervals(b["interval"], FIGURES), b["verdict"]]
+                   for e in (entries[pair_key(r, a)] for r, a, _ in done) for seed, b in sorted(e.get("by_seed", {}).items())]
+    if other_seeds:
+        lines += ["", "The same pairs at another seed where both runs were trained with it (seed s against seed s):", "",
+                  markdown_table(["row", "against", "seed", "mAP (row / against)", "mAP gain", "fast", "degraded",
+                                  "verdict"], other_seeds, "llll" + "r" * 3 + "l")]
     if missing:
         untrained = sorted({m for r, a, _ in missing for m in (r, a) if find_run(m, SEED) is None})
         lines += ["", "Not measured yet: " + "; ".join(pair_key(r, a) for r, a, _ in missing) + "."]
