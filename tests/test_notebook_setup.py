@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-import minivod.runtime as runtime
+import minivod.data.locate as runtime
 
 REPO = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((REPO / "notebooks").glob("*.ipynb"))

@@ -15,11 +15,11 @@ CHECKPOINT_DIR = PACKAGE_DIR / "checkpoints"
 
 def default_data_root() -> Path:
     """data_small beside the package (a source checkout), else ./data_small, else the copy that
-    :func:`minivod.runtime.find_data_small` finds or generates (an install from a wheel)."""
+    :func:`minivod.data.locate.find_data_small` finds or generates (an install from a wheel)."""
     for root in (PACKAGE_DIR.parent / "data_small", Path("data_small")):
         if root.is_dir():
             return root
-    from minivod.runtime import find_data_small
+    from minivod.data.locate import find_data_small
 
     return find_data_small()
 
