@@ -46,11 +46,12 @@ class TrainClips(torch.utils.data.Dataset):
         self.epoch = 0  # set by the training loop, so each epoch draws new supports
         self.items = []  # (video index, reference position)
         for vi, video in enumerate(dataset.videos):
-            n = len(video)
-            count = 1 if video.is_still else min(frames_per_video, n)
-            positions = np.linspace(0, n - 1, count).round().astype(int)
             if video.ref_positions is not None:  # the list names the references (VID_train_15frames.txt)
                 positions = video.ref_positions
+            else:
+                n = len(video)
+                count = 1 if video.is_still else min(frames_per_video, n)
+                positions = np.linspace(0, n - 1, count).round().astype(int)
             self.items += [(vi, int(p)) for p in positions]
         # positions in ``items`` of the clips from videos (not DET stills): the pool of a batch drawn without stills
         self.video_items = [i for i, (vi, _) in enumerate(self.items) if not dataset.videos[vi].is_still]
