@@ -62,6 +62,13 @@ def backbone_section() -> str:
     return "\n".join(lines)
 
 
+def trained_as_note(trained_as) -> str:
+    """A run renamed after training (``benchmarks/relabel_run.py``) keeps its old name and the reason."""
+    if isinstance(trained_as, dict):
+        return trained_as["note"]
+    return f"trained as {trained_as}"
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--device", default="auto")
@@ -100,7 +107,7 @@ def main():
     measured_on = f"{about['processor']}, torch {about['torch']}, {device}"
     text = HEADER + detectors_table(rows) + f"\n\nTraining times were taken on a 2-core CPU machine (one thread per " \
         f"run when several trained at once); mAP measured on {measured_on}.\n"
-    notes = [f"- `{r['file']}` was trained as {r['trained_as']}." for r in rows.values() if r.get("trained_as")]
+    notes = [f"- `{r['file']}`: {trained_as_note(r['trained_as'])}." for r in rows.values() if r.get("trained_as")]
     if notes:
         text += "\n" + "\n".join(notes) + "\n"
     (CHECKPOINT_DIR / "README.md").write_text(text + "\n" + backbone_section())

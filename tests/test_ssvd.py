@@ -13,6 +13,7 @@ from minivod.methods.flow_pretrain import level_targets
 from minivod.methods.flownet import FlowConfig, PWCFlow, correlation, warp
 from minivod.methods.ssvd import (
     SSVD,
+    SSVDConfig,
     DeformConv3x3,
     OffsetPredictor,
     build_ssvd,
@@ -356,14 +357,14 @@ def _fpn_grads(model, losses, keys):
 
 
 @pytest.mark.parametrize("still", [True, False])
-def test_ssvd_fpn_one_head_trains_the_shared_fpn_by_the_motion_head_only(still):
-    """``ssvd_fpn_one_head``: the sampling head's loss still trains the sampling stream, never the shared FPN;
-    the motion head's gradient into the FPN is what it is with both heads on."""
+def test_ssvd_trains_the_shared_fpn_by_the_motion_head_only(still):
+    """The tiny SSVD: the sampling head's loss still trains the sampling stream, never the shared FPN;
+    the motion head's gradient into the FPN is what it is in ``ssvd_fpn_both``, where both heads train it."""
     torch.manual_seed(0)
     cfg = preset("tiny", 8)
-    both = build_ssvd(cfg, window=2, flow=FlowConfig.tiny())
-    one = METHODS["ssvd_fpn_one_head"].build(cfg, window=2, flow=FlowConfig.tiny())
-    one.load_state_dict(both.state_dict())
+    one = build_ssvd(cfg, window=2, flow=FlowConfig.tiny())
+    both = METHODS["ssvd_fpn_both"].build(cfg, window=2, flow=FlowConfig.tiny())
+    both.load_state_dict(one.state_dict())
     assert one.ssvd.fpn_grad == "motion" and both.ssvd.fpn_grad == "both"
     images, targets = clips_with_boxes(B=1, T=3, height=120, width=160)
     for model in (both, one):
@@ -385,6 +386,21 @@ def test_ssvd_fpn_one_head_trains_the_shared_fpn_by_the_motion_head_only(still):
         assert one.offset_predictor.parameters().__next__().grad is not None  # and the sampling stream
     with pytest.raises(ValueError, match="both streams"):
         build_ssvd(cfg, motion=False, fpn_grad="motion")
+    with pytest.raises(ValueError, match="separate_fpns"):
+        build_ssvd(cfg, separate_fpns=True, fpn_grad="motion")
+
+
+def test_fpn_grad_default_only_where_two_heads_share_the_fpn():
+    """The tiny preset detaches the sampling stream only where two late-fused heads share one FPN;
+    the one-head rows (Table II (b)/(c), early and motion-guided fusion) and the paper preset's two
+    FPNs keep ``fpn_grad="both"``, and an explicit choice is kept."""
+    tiny, paper = preset("tiny", 8), preset("paper", 31)
+    assert SSVDConfig.for_detector(tiny).fpn_grad == "motion"
+    for options in ({"sampling": False}, {"motion": False}, {"fusion": "early"}, {"fusion": "motion_guided"},
+                    {"separate_fpns": True}, {"fpn_grad": "both"}):
+        assert SSVDConfig.for_detector(tiny, **options).fpn_grad == "both", options
+    assert SSVDConfig.for_detector(paper).fpn_grad == "both"
+    assert METHODS["ssvd_fpn_both"].options == {"fpn_grad": "both"}
 
 
 def test_single_frame_loss_doubled_control():
