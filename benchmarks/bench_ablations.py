@@ -14,7 +14,8 @@ decides, so "holds" here is weaker than the seed table's).
 
 Where both runs of a pair were also trained with another seed, that seed is compared the same way
 (the second table). A pair whose runs are not on this machine (``runs/`` is not kept), or whose two runs score what they
-scored when it was measured, keeps the entry an earlier run of this script wrote, so
+scored when it was measured, keeps the entry an earlier run of this script wrote (for the pairs
+still listed in ``PAIRS``), so
 ``benchmarks/results/ablations.{md,json}`` grows as runs are trained.
 """
 from __future__ import annotations

@@ -126,7 +126,7 @@ def evaluate_run(method: str, seed: int, val, device: str, iters: int = ITERS) -
               "iterations": meta["iteration"], "cpu_minutes": round(meta["train_seconds"] / 60, 1),
               "train_config": meta["train_config"], "pretrained_backbone": meta["config"].get("pretrained_backbone"),
               "val": figures(result, TAGS), "ms_per_frame": result.get("ms_per_frame")}
-    if "trained_as" in meta:  # a run renamed after training, its configuration unchanged (scripts/relabel_run.py)
+    if "trained_as" in meta:  # a run renamed after training, its configuration unchanged (benchmarks/relabel_run.py)
         record["trained_as"] = meta["trained_as"]
     (RESULTS / "runs").mkdir(parents=True, exist_ok=True)
     (RESULTS / "runs" / f"{run_name(method, seed, iters)}.json").write_text(json.dumps(record, indent=1) + "\n")

@@ -44,6 +44,26 @@ def test_resume_reproduces_an_uninterrupted_run(tiny_data, tmp_path):
     assert len(logged) == 4 and (tmp_path / "cut" / "losses.png").is_file()
 
 
+def test_resume_refuses_a_method_whose_resolved_configuration_changed(tiny_data, tmp_path):
+    """A preset default changed between a run's start and its --resume (SSVD's ``fpn_grad`` once did): the run
+    would finish under another configuration than it started, so resuming names the option and stops. A run's
+    ``trained_as`` (``benchmarks/relabel_run.py``) survives the resume."""
+    cfg = TrainConfig(**TINY)
+    train("ssvd_single", "tiny", tiny_data, tmp_path, cfg, device="cpu", progress=False, stop_at=1)
+    path = tmp_path / "last.pt"
+    ckpt = load_checkpoint(path)
+    assert ckpt["meta"]["method_config"]["opts"]["head_convs"] == build_model("ssvd_single", "tiny", 8).opts.head_convs
+    ckpt["meta"]["trained_as"] = {"method": "old_name", "method_options": {}, "note": "renamed"}
+    torch.save(ckpt, path)
+    train("ssvd_single", "tiny", tiny_data, tmp_path, cfg, device="cpu", progress=False, resume=True, stop_at=2)
+    ckpt = load_checkpoint(path)
+    assert ckpt["meta"]["iteration"] == 2 and ckpt["meta"]["trained_as"]["note"] == "renamed"
+    ckpt["meta"]["method_config"]["opts"]["head_convs"] += 1  # as if the default had been another
+    torch.save(ckpt, path)
+    with pytest.raises(ValueError, match=r"configuration changed since the run started \(opts.head_convs\)"):
+        train("ssvd_single", "tiny", tiny_data, tmp_path, cfg, device="cpu", progress=False, resume=True)
+
+
 def test_checkpoint_loads_weights_only_and_refuses_other_methods(tiny_data, tmp_path):
     cfg = TrainConfig(**{**TINY, "iters": 1})
     _, path = train("baseline", "tiny", tiny_data, tmp_path, cfg, device="cpu", progress=False)

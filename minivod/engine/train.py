@@ -19,7 +19,7 @@ import json
 import math
 import os
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, is_dataclass
 from pathlib import Path
 from typing import Optional
 
@@ -231,7 +231,8 @@ def train(method: str, preset_name: str, data, out, cfg: TrainConfig, device=Non
     meta = {"method": method, "method_options": _plain(spec.options), "preset": preset_name,
             "num_classes": len(dataset.class_map),
             "class_names": list(dataset.class_map.names), "config": _plain(asdict(mcfg)),
-            "train_config": _plain(asdict(cfg)), "data": _portable(data)}
+            "train_config": _plain(asdict(cfg)), "data": _portable(data),
+            "method_config": method_config(model)}
     if train_list or det_list:
         meta["lists"] = {"train": str(train_list) if train_list else None, "det": str(det_list) if det_list else None}
     if resume:
@@ -248,8 +249,16 @@ def train(method: str, preset_name: str, data, out, cfg: TrainConfig, device=Non
         if saved_options is not None and saved_options != meta["method_options"]:
             raise ValueError(f"{ckpt_path}: cannot resume {method} with other method options "
                              f"({saved_options} in the checkpoint, {meta['method_options']} now)")
-        if "prepare" in ckpt["meta"]:
-            meta["prepare"] = ckpt["meta"]["prepare"]
+        saved_config = ckpt["meta"].get("method_config")  # the options as resolved (a preset's defaults too)
+        if saved_config is not None and saved_config != meta["method_config"]:
+            changed = sorted(f"{part}.{k}" for part in set(saved_config) | set(meta["method_config"])
+                             for k in set(saved_config.get(part, {})) | set(meta["method_config"].get(part, {}))
+                             if saved_config.get(part, {}).get(k) != meta["method_config"].get(part, {}).get(k))
+            raise ValueError(f"{ckpt_path}: cannot resume {method}: its configuration changed since the run "
+                             f"started ({', '.join(changed)})")
+        for key in ("prepare", "trained_as"):
+            if key in ckpt["meta"]:
+                meta[key] = ckpt["meta"][key]
     elif spec.prepare is not None:  # a method's own step before the loop (e.g. SSVD's flow pre-training)
         meta["prepare"] = _plain(spec.prepare(model, data, device, out, progress and rank == 0) or {})
         torch.manual_seed(cfg.seed)  # the loop's draws do not depend on what prepare drew
@@ -349,6 +358,16 @@ def _portable(data) -> str:
     path = Path(data).resolve()
     repo = Path(__file__).resolve().parents[2]
     return str(path.relative_to(repo)) if path.is_relative_to(repo) else str(data)
+
+
+def method_config(model) -> dict:
+    """The method's own options as the model resolved them (e.g. ``{"ssvd": {...}}``), plain JSON types.
+
+    Every dataclass the model keeps as an attribute, except the detector preset (``config`` in the
+    meta): a preset's default that changes between a run's start and its ``--resume`` is caught.
+    """
+    return {name: json.loads(json.dumps(asdict(value))) for name, value in sorted(vars(model).items())
+            if name != "cfg" and is_dataclass(value) and not isinstance(value, type)}
 
 
 def _plain(d):

@@ -58,8 +58,8 @@ Choices the paper leaves open:
 - Early fusion: a 1x1 conv (2C -> C, starting as the mean) after the concatenation.
 - The tiny preset shares one FPN between the streams (``separate_fpns=False``:
   half the backbone work on a CPU); the paper preset has one FPN per stream.
-  The shared FPN is trained by the motion head's loss only (``fpn_grad="motion"``;
-  the sampling stream reads its maps detached), as each of the paper's FPNs is
+  With both streams late-fused, the shared FPN is trained by the motion head's loss
+  only (``fpn_grad="motion"``; the sampling stream reads its maps detached), as each of the paper's FPNs is
   trained by one head. Summing both heads' losses into it (``ssvd_fpn_both``, the
   earlier default) cost 0.038 [0.013, 0.060] and 0.070 [0.037, 0.095] mAP at
   seeds 0 and 1 (95% paired bootstrap over val videos).
@@ -168,7 +168,9 @@ class SSVDConfig:
             opts = replace(base, **options)
             # one FPN for both heads, trained by the motion head alone (the paper's two FPNs each
             # have one head): the summed gradient of both heads cost 0.038 and 0.070 mAP at seeds
-            # 0 and 1 (``ssvd_fpn_both``, docs/findings.md). A row with one head keeps "both".
+            # 0 and 1 (``ssvd_fpn_both``, docs/findings.md). A row with one head, or with one FPN per
+            # stream, keeps "both"; the rows compared with ``ssvd`` (identity start, flow at full lr,
+            # phase 2 on VID only) follow it.
             if "fpn_grad" not in options and opts.heads_share_fpn:
                 opts = replace(opts, fpn_grad="motion")
             return opts
@@ -445,12 +447,12 @@ SPECS = [
     # stream; the flow network fine-tuned at the detector's learning rate
     SSVD_SPEC.variant("ssvd_identity_init", {"init": "identity"}),
     SSVD_SPEC.variant("ssvd_flow_full_lr", {"flow_lr_factor": 1.0}),
-    # controls for the shared FPN (the paper gives each stream its own): the FPN trained by both
-    # heads' summed losses (the tiny preset's default until the seed runs measured it); the
-    # single-frame detector with its loss doubled (what two heads' summed losses do to a shared
-    # FPN's step, if the heads agree)
-    SSVD_SPEC.variant("ssvd_fpn_both", {"fpn_grad": "both"}),
     # the paper's phase 2 (Algorithm 1): VID clips only, no DET stills
     SSVD_SPEC.variant("ssvd_vid_phase2", {"phase2_stills": False}),
+    # controls for the shared FPN (the paper gives each stream its own): the FPN trained by both
+    # heads' summed losses (the tiny preset's default until the seed runs measured it; with the paper
+    # preset's two FPNs it is SSVD itself); the single-frame detector with its loss doubled (what two
+    # heads' summed losses do to a shared FPN's step, if the heads agree)
+    SSVD_SPEC.variant("ssvd_fpn_both", {"fpn_grad": "both"}),
     SINGLE_SPEC.variant("ssvd_single_loss2", {"loss_scale": 2.0}),
 ]
