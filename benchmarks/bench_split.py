@@ -18,6 +18,7 @@ Writes ``benchmarks/results/split_seed<seed>.{md,json}``.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import sys
 
@@ -61,7 +62,8 @@ def main(argv=None) -> int:
     for m in methods:
         path = shipped_checkpoint(m)
         meta = load_checkpoint(path)["meta"]
-        cached = root / "dets" / f"{m}.txt"
+        sha = hashlib.sha256(path.read_bytes()).hexdigest()
+        cached = root / "dets" / f"{m}_{sha[:12]}.txt"  # a retrained checkpoint detects anew
         if not cached.is_file():
             print(f"  {m}: detecting on {len(val.videos)} videos", flush=True)
             model, _ = load_model(m, path, args.device, len(val.class_map))
@@ -69,7 +71,7 @@ def main(argv=None) -> int:
             cached.parent.mkdir(parents=True, exist_ok=True)
             write_vid_results(cached, detections)
         dets[m] = read_vid_results(cached, num_classes=gt.num_classes, frame_indices=gt.frames.keys())
-        rows[m] = {"checkpoint": f"minivod/checkpoints/{path.name}",
+        rows[m] = {"checkpoint": f"minivod/checkpoints/{path.name}", "sha256": sha,
                    "backbone_start": "pre-trained" if meta["config"].get("pretrained_backbone") else "scratch",
                    **figures(evaluate_vid(dets[m], gt))}
 
@@ -87,6 +89,19 @@ def main(argv=None) -> int:
                               claim_verdict(c["mAP"]["low"], c["mAP"]["high"]), "contains 0"),
                           "data_small_gain": None if None in on_small else round(on_small[0] - on_small[1], 3),
                           "same_sign_as_data_small": same}
+
+    # the rows and comparisons of an earlier run for the methods not asked this time, where the
+    # checkpoint is still the one shipped (a retrained one is dropped until it is measured)
+    path = RESULTS / f"split_seed{args.seed}.json"
+    earlier = json.loads(path.read_text()) if path.is_file() else {"rows": {}, "comparisons": {}}
+    current = {m: hashlib.sha256(shipped_checkpoint(m).read_bytes()).hexdigest()
+               for m in earlier["rows"] if m not in rows and shipped_checkpoint(m).is_file()}
+    kept = {m for m, r in earlier["rows"].items() if m in current and r.get("sha256") == current[m]}
+    for m in sorted(set(earlier["rows"]) - set(rows) - kept):
+        print(f"  {m}: dropped from the earlier {path.name} (its shipped checkpoint changed; --methods {m} measures it)")
+    rows = {**{m: earlier["rows"][m] for m in kept}, **rows}
+    comparisons = {**{m: c for m, c in earlier["comparisons"].items()
+                      if m in kept and c["against"] in kept and m not in comparisons}, **comparisons}
 
     text = "\n".join([
         f"The shipped checkpoints, unchanged, on a second split: `python -m minivod generate-data --seed {args.seed}` "
