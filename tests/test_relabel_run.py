@@ -5,9 +5,12 @@ from pathlib import Path
 import pytest
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+BENCHMARKS = str(Path(__file__).resolve().parents[1] / "benchmarks")
+sys.path.insert(0, BENCHMARKS)  # the scripts import their helpers (runs, record) as top-level modules
 import relabel_run  # noqa: E402
 import runs  # noqa: E402
+
+sys.path.remove(BENCHMARKS)  # and no other test sees the folder's module names
 
 from minivod.engine.checkpoint import load_checkpoint, save_checkpoint  # noqa: E402
 from minivod.methods import build_model  # noqa: E402
